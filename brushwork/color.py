@@ -1,0 +1,67 @@
+"""Colour control (Gatys et al. 2017): keep the content's colours, or take colours from another picture.
+
+- luminance: keep the result's luminance, put back the content's chroma (YIQ).
+- histogram: recolour the style image(s) so their colour mean/covariance match the content's, before stylizing.
+- match_color: recolour any image to another's colour mean/covariance ("colours of one painting").
+"""
+from __future__ import annotations
+
+import torch
+
+RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
+MODES = ("luminance", "histogram")
+
+
+def _apply(m: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,njhw->nihw", m.to(img), img)
+
+
+def rgb_to_yiq(img: torch.Tensor) -> torch.Tensor:
+    return _apply(RGB2YIQ, img)
+
+
+def yiq_to_rgb(img: torch.Tensor) -> torch.Tensor:
+    return _apply(torch.linalg.inv(RGB2YIQ), img)
+
+
+def preserve_luminance(result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The result's luminance with the content's chroma (content resized to the result if needed)."""
+    if content.shape[-2:] != result.shape[-2:]:
+        content = torch.nn.functional.interpolate(content, size=result.shape[-2:], mode="bilinear",
+                                                  antialias=True, align_corners=False)
+    yiq = rgb_to_yiq(result)
+    yiq[:, 1:] = rgb_to_yiq(content)[:, 1:]
+    return yiq_to_rgb(yiq).clamp(0, 1)
+
+
+def _mean_cov(img: torch.Tensor):
+    x = img.float().flatten(2)[0]
+    mean = x.mean(1, keepdim=True)
+    xc = x - mean
+    return mean, xc @ xc.t() / x.shape[1] + 1e-5 * torch.eye(3)
+
+
+def _sqrtm(m: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(m)
+    vals = vals.clamp_min(1e-8)
+    return (vecs * (vals.rsqrt() if inverse else vals.sqrt())) @ vecs.t()
+
+
+def match_color(img: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """`img` with its colour mean and covariance mapped to `reference`'s (linear, symmetric-sqrt transform)."""
+    m_s, c_s = _mean_cov(img)
+    m_r, c_r = _mean_cov(reference)
+    transform = _sqrtm(c_r) @ _sqrtm(c_s, inverse=True)
+    x = img.float().flatten(2)[0]
+    out = transform @ (x - m_s) + m_r
+    return out.view_as(img[0])[None].clamp(0, 1).to(img.dtype)
+
+
+def check_mode(mode: str | None) -> str | None:
+    from .errors import BrushworkError
+
+    if mode in (None, "", "none"):
+        return None
+    if mode not in MODES:
+        raise BrushworkError(f"unknown colour preservation {mode!r}; choose luminance or histogram")
+    return mode

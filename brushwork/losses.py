@@ -1,0 +1,112 @@
+"""Loss functions on encoder features: content, Gram / mean-std / Gaussian-W2 style, total variation.
+
+Style statistics are computed in fp32 (features may come from bf16 autocast). "Masked" statistics weight
+each position by a soft mask, so one style can govern one region of the picture.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-8
+
+
+def _flat(feat: torch.Tensor, mask: torch.Tensor | None):
+    """(1, C, H, W) features -> (C, HW) fp32 and per-position weights (HW,) summing to 1."""
+    f = feat.float().flatten(2)[0]
+    if mask is None:
+        w = torch.full((f.shape[1],), 1.0 / f.shape[1], device=f.device)
+    else:
+        m = F.interpolate(mask.float(), size=feat.shape[-2:], mode="bilinear", align_corners=False).flatten()
+        w = m / (m.sum() + EPS)
+    return f, w
+
+
+def gram(feat: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Gram matrix F W F^T, normalised by the (masked) number of positions: (C, C)."""
+    f, w = _flat(feat, mask)
+    return (f * w) @ f.t()
+
+
+def mean_cov(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channel mean (C,) and covariance (C, C) over the (masked) positions."""
+    f, w = _flat(feat, mask)
+    mean = f @ w
+    centred = f - mean[:, None]
+    return mean, (centred * w) @ centred.t()
+
+
+def mean_std(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channel mean and std (C,) over the (masked) positions."""
+    f, w = _flat(feat, mask)
+    mean = f @ w
+    var = ((f - mean[:, None]) ** 2) @ w
+    return mean, (var + 1e-5).sqrt()
+
+
+def style_stats(kind: str, feat: torch.Tensor, mask: torch.Tensor | None = None):
+    """The statistic a style loss of `kind` compares: gram, (mean, std) or (mean, cov)."""
+    if kind == "gram":
+        return gram(feat, mask)
+    if kind == "meanstd":
+        return mean_std(feat, mask)
+    if kind == "wasserstein":
+        return mean_cov(feat, mask)
+    raise ValueError(f"unknown style loss {kind!r}")
+
+
+def blend_stats(stats: list, weights: list[float]):
+    """Weighted average of several styles' statistics (blending styles by weight)."""
+    if isinstance(stats[0], tuple):
+        return tuple(sum(w * s[i] for s, w in zip(stats, weights)) for i in range(len(stats[0])))
+    return sum(w * s for s, w in zip(stats, weights))
+
+
+def rel_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE relative to the target's mean square, so losses of different layers are comparable and ~O(1)."""
+    return F.mse_loss(x, target) / (target.pow(2).mean() + EPS)
+
+
+def content_loss(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative MSE between features; 0 for identical features."""
+    return rel_mse(feat.float(), target.float())
+
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    """Symmetric square root of a PSD matrix (float64 with a little jitter: covariances are often singular)."""
+    m64 = m.double()
+    m64 = (m64 + m64.t()) / 2 + 1e-6 * torch.eye(m.shape[0], dtype=torch.float64, device=m.device)
+    vals, vecs = torch.linalg.eigh(m64)
+    return ((vecs * vals.clamp_min(0).sqrt()) @ vecs.t()).to(m.dtype)
+
+
+def w2_gaussian(mean: torch.Tensor, cov: torch.Tensor, t_mean: torch.Tensor, t_cov: torch.Tensor,
+                t_cov_sqrt: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared 2-Wasserstein distance between Gaussians N(mean, cov) and N(t_mean, t_cov).
+
+    tr sqrtm(S^1/2 C S^1/2) is taken as the sum of square roots of eigenvalues (eigvalsh, float64): its
+    gradient stays finite when eigenvalues repeat, unlike a full matrix square root's.
+    """
+    t_sqrt = _sqrtm_psd(t_cov) if t_cov_sqrt is None else t_cov_sqrt
+    m = (t_sqrt.double() @ cov.double() @ t_sqrt.double())
+    m = (m + m.t()) / 2 + 1e-6 * torch.eye(cov.shape[0], dtype=torch.float64, device=cov.device)
+    cross = torch.linalg.eigvalsh(m).clamp_min(1e-10).sqrt().sum().float()
+    return (mean - t_mean).pow(2).sum() + (torch.trace(cov) + torch.trace(t_cov) - 2 * cross).clamp_min(0)
+
+
+def style_loss(kind: str, feat: torch.Tensor, target, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Distance between the features' style statistic (masked if given) and a target statistic; >= 0."""
+    stats = style_stats(kind, feat, mask)
+    if kind == "gram":
+        return rel_mse(stats, target)
+    if kind == "meanstd":
+        return rel_mse(stats[0], target[0]) + rel_mse(stats[1], target[1])
+    scale = target[0].pow(2).sum() + torch.trace(target[1]) + EPS
+    return w2_gaussian(*stats, *target[:2], target[2] if len(target) > 2 else None) / scale
+
+
+def tv_loss(img: torch.Tensor) -> torch.Tensor:
+    """Total variation (mean squared neighbour difference): penalises pixel noise."""
+    dx = img[..., :, 1:] - img[..., :, :-1]
+    dy = img[..., 1:, :] - img[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()

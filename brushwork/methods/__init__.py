@@ -1,0 +1,1 @@
+"""Style transfer methods: one file each, each with an `Options` dataclass and a `stylize` entry point."""

@@ -1,0 +1,141 @@
+"""AdaIN (Huang & Belongie 2017) with our decoder: one encoder pass, a statistics swap, one decoder pass.
+
+Any size: the content is reflect-padded to a multiple of 8 and cropped back; above `tile_above` pixels the
+encoder and decoder run in overlapping tiles while the AdaIN statistics stay global, so no seams show and
+memory stays bounded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..encoder import shared_encoder
+from ..errors import BrushworkError
+from ..images import resize, resize_long_side
+from ..nets.adain import ADAIN_LAYER, Decoder, mean_std
+from ..tiling import run_tiled
+
+WEIGHTS = "adain.safetensors"
+
+
+@dataclass
+class Options:
+    """Knobs of the AdaIN method."""
+    size: int = 512
+    strength: float = 1.0
+    style_size: int = 512
+    style_scale: float = 1.0
+    precision: str = "bf16"
+    tile: int = 1024
+    tile_above: int = 2048 * 2048
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise BrushworkError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.precision not in ("bf16", "fp32"):
+            raise BrushworkError(f"unknown precision {self.precision!r}; choose bf16 or fp32")
+        if self.size < 16:
+            raise BrushworkError(f"size must be at least 16 px, got {self.size}")
+        if self.style_scale <= 0:
+            raise BrushworkError(f"style scale must be positive, got {self.style_scale}")
+
+
+@lru_cache(maxsize=2)
+def load_decoder(path: str | None = None, dtype: torch.dtype = torch.bfloat16) -> Decoder:
+    """The shipped decoder (fp16 safetensors) in `dtype`, channels_last, eval mode."""
+    from safetensors.torch import load_file
+
+    path = path or str(Path(__file__).parent.parent / "models" / WEIGHTS)
+    try:
+        state = load_file(path)
+    except (FileNotFoundError, OSError) as exc:
+        raise BrushworkError(f"AdaIN weights missing or unreadable ({path}): {exc}") from None
+    dec = Decoder()
+    dec.load_state_dict({k: v.float() for k, v in state.items()})
+    return dec.to(dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
+
+
+def _encode(enc, x: torch.Tensor, dtype) -> torch.Tensor:
+    with torch.autocast("cpu", torch.bfloat16, enabled=dtype == torch.bfloat16):
+        return enc(x.to(memory_format=torch.channels_last), ADAIN_LAYER)[ADAIN_LAYER].float()
+
+
+def style_stats(enc, style: torch.Tensor, opts: Options, cache: dict | None, key) -> tuple[torch.Tensor, torch.Tensor]:
+    """relu4_1 channel mean/std of a style image at style_size * style_scale (cached per style key)."""
+    side = max(32, round(opts.style_size * opts.style_scale))
+    ck = ("adain", key, side, opts.precision)
+    if cache is not None and ck in cache:
+        return cache[ck]
+    dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
+    with torch.no_grad():
+        stats = mean_std(_encode(enc, resize_long_side(style, side), dtype))
+    if cache is not None:
+        cache[ck] = stats
+    return stats
+
+
+def masked_mean_std(feat: torch.Tensor, mask: torch.Tensor):
+    """Channel mean/std of features inside a soft mask (1, 1, h, w)."""
+    w = mask / (mask.sum() + 1e-8)
+    mean = (feat * w).sum((2, 3), keepdim=True)
+    var = ((feat - mean) ** 2 * w).sum((2, 3), keepdim=True)
+    return mean, (var + 1e-5).sqrt()
+
+
+def transfer(feat: torch.Tensor, stats: list, weights: list[float], masks: list[torch.Tensor] | None,
+             strength: float) -> torch.Tensor:
+    """AdaIN target features: blended by weight over styles, or per region when masks are given."""
+    if masks:
+        ms = [F.interpolate(m, size=feat.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
+        total = sum(ms) + 1e-6
+        out = torch.zeros_like(feat)
+        for (sm, ss), m in zip(stats, ms):
+            cm, cs = masked_mean_std(feat, m)
+            out = out + (m / total) * ((feat - cm) / cs * ss + sm)
+    else:
+        cm, cs = mean_std(feat)
+        normed = (feat - cm) / cs
+        out = sum(w * (normed * ss + sm) for (sm, ss), w in zip(stats, weights))
+    return strength * out + (1.0 - strength) * feat
+
+
+def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
+            options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
+            callback=None) -> torch.Tensor:
+    """Stylize (1, 3, H, W) content with one or more styles; returns (1, 3, H, W) in [0, 1]."""
+    opts = options or Options()
+    dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
+    weights = style_weights or [1.0] * len(styles)
+    weights = [w / sum(weights) for w in weights]
+    keys = style_keys or [id(s) for s in styles]
+    enc = shared_encoder("max", "zeros")
+    dec = load_decoder(None, dtype)
+    stats = [style_stats(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
+    h, w = content.shape[-2:]
+    ph, pw = (-h) % 8, (-w) % 8
+    x = F.pad(content, (0, pw, 0, ph), mode="reflect") if (ph or pw) and min(h, w) > 8 else \
+        F.pad(content, (0, pw, 0, ph), mode="replicate")
+    with torch.no_grad():
+        if x.shape[-2] * x.shape[-1] <= opts.tile_above:
+            feat = _encode(enc, x, dtype)
+            t = transfer(feat, stats, weights, masks, opts.strength)
+            with torch.autocast("cpu", torch.bfloat16, enabled=dtype == torch.bfloat16):
+                out = dec(t.to(dtype).contiguous(memory_format=torch.channels_last)).float()
+        else:
+            feat = run_tiled(lambda tile: _encode(enc, tile, dtype), x, scale=1 / 8, tile=opts.tile, overlap=64,
+                             out_channels=512, progress=progress, desc="encode tiles")
+            t = transfer(feat, stats, weights, masks, opts.strength)
+            del feat
+
+            def decode(tile):
+                with torch.autocast("cpu", torch.bfloat16, enabled=dtype == torch.bfloat16):
+                    return dec(tile.to(dtype).contiguous(memory_format=torch.channels_last)).float()
+
+            out = run_tiled(decode, t, scale=8, tile=opts.tile // 8, overlap=8, out_channels=3, progress=progress,
+                            desc="decode tiles")
+    return out[..., :h, :w].clamp(0, 1)

@@ -1,0 +1,40 @@
+"""AdaIN (Huang & Belongie 2017): re-normalise content features to the style's channel mean/std, then decode."""
+import torch
+from torch import nn
+
+ADAIN_LAYER = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+
+def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std over the spatial dims, shaped (N, C, 1, 1), computed in fp32."""
+    f = feat.float().flatten(2)
+    return f.mean(2)[..., None, None], (f.var(2, unbiased=False) + eps).sqrt()[..., None, None]
+
+
+def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
+    """Content features with their channel statistics replaced by the style's."""
+    c_mean, c_std = mean_std(content)
+    return ((content.float() - c_mean) / c_std * style_std + style_mean).to(content.dtype)
+
+
+def _block(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:
+    layers = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+    return layers + [nn.ReLU(inplace=True)] if relu else layers
+
+
+class Decoder(nn.Module):
+    """Mirror of VGG16 up to relu4_1: reflection padding, nearest-neighbour upsampling, RGB out in ~[0, 1]."""
+
+    def __init__(self):
+        super().__init__()
+        up = lambda: nn.Upsample(scale_factor=2, mode="nearest")  # noqa: E731
+        self.net = nn.Sequential(
+            *_block(512, 256), up(),
+            *_block(256, 256), *_block(256, 256), *_block(256, 128), up(),
+            *_block(128, 128), *_block(128, 64), up(),
+            *_block(64, 64), *_block(64, 3, relu=False),
+        )
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.net(feat)

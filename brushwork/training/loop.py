@@ -1,0 +1,228 @@
+"""A resumable trainer: bf16 autocast + channels_last on CPU (CUDA when present), Adam with inverse decay,
+atomic checkpoints, a JSONL loss log, a loss-curve PNG and sample grids, and an fp16 safetensors export.
+
+Kill it at any point and run the same command again: it continues from the last checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..errors import BrushworkError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved beside its checkpoints."""
+    model: str
+    content_dir: str
+    style_dir: str
+    run_dir: str
+    iters: int = 20000
+    batch: int = 8
+    crop: int = 256
+    load_size: int = 512
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    save_every: int = 200
+    sample_every: int = 500
+    log_every: int = 10
+    threads: int = 0
+    seed: int = 0
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+
+class Task:
+    """What a model contributes to training: its trainable modules, its losses and sample images."""
+    name = "task"
+
+    def trainable(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def losses(self, content: torch.Tensor, style: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms for one batch; must contain 'total'."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def render(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Stylized images for the sample grid."""
+        raise NotImplementedError
+
+    def export_state(self) -> dict[str, torch.Tensor]:
+        return self.trainable().state_dict()
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CPU and CUDA: about 2x faster training on AMX CPUs, numerically safe for these losses."""
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def plot_losses(log: list[dict], path: Path) -> None:
+    """Loss curves (one panel per term, log scale, smoothed) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in log[0] if k not in ("iter", "time", "lr")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    its = [r["iter"] for r in log]
+    for ax, k in zip(axes[0], keys):
+        vals = [r[k] for r in log]
+        ax.plot(its, vals, alpha=0.3, color="tab:blue")
+        w = max(1, len(vals) // 50)
+        smooth = [sum(vals[max(0, i - w):i + 1]) / len(vals[max(0, i - w):i + 1]) for i in range(len(vals))]
+        ax.plot(its, smooth, color="tab:blue")
+        ax.set_title(k)
+        ax.set_xlabel("iteration")
+        if min(vals) > 0:
+            ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+class Trainer:
+    """Runs a Task under a TrainConfig with checkpoint/resume, logs, plots and export."""
+
+    def __init__(self, cfg: TrainConfig, task: Task, content_data, style_data, eval_pairs=None):
+        self.cfg, self.task = cfg, task
+        self.content_data, self.style_data = content_data, style_data
+        self.eval_pairs = eval_pairs
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = pick_device(cfg.device)
+        self.model = task.trainable()
+        self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.iter = 0
+        self.log: list[dict] = []
+        self.elapsed = 0.0
+        self._stop = False
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def resume(self) -> bool:
+        """Load the last checkpoint if there is one; returns whether it did."""
+        if not self.ckpt_path.is_file():
+            return False
+        state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        if state["config"]["model"] != self.cfg.model:
+            raise BrushworkError(f"{self.run_dir} holds a {state['config']['model']} run, not {self.cfg.model}")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.gen.set_state(state["gen"])
+        self.iter, self.log, self.elapsed = state["iter"], state["log"], state["elapsed"]
+        return True
+
+    def save(self) -> None:
+        save_atomic({"config": asdict(self.cfg), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                     "gen": self.gen.get_state(), "iter": self.iter, "log": self.log, "elapsed": self.elapsed},
+                    self.ckpt_path)
+        (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
+
+    def lr_at(self, it: int) -> float:
+        return self.cfg.lr / (1.0 + self.cfg.lr_decay * it)
+
+    def write_samples(self) -> None:
+        from .grid import save_rows
+
+        if self.eval_pairs is None:
+            return
+        content, style = self.eval_pairs
+        self.model.eval()
+        with autocast(self.device):
+            out = self.task.render(content.to(self.device), style.to(self.device)).float().cpu()
+        self.model.train()
+        save_rows([content, style, out.clamp(0, 1)], self.run_dir / f"samples_{self.iter:06d}.jpg")
+        save_rows([content, style, out.clamp(0, 1)], self.run_dir / "samples_latest.jpg")
+
+    def _handle_signal(self, *_):
+        self._stop = True
+
+    def run(self) -> Path:
+        """Train until cfg.iters (resuming if possible) and export fp16 weights; returns the export path."""
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        resumed = self.resume()
+        self.model.to(self.device).to(memory_format=torch.channels_last).train()
+        old = signal.signal(signal.SIGTERM, self._handle_signal)
+        bar = tqdm(total=cfg.iters, initial=self.iter, desc=f"train {cfg.model}" + (" (resumed)" if resumed else ""),
+                   dynamic_ncols=True)
+        try:
+            while self.iter < cfg.iters and not self._stop:
+                t0 = time.perf_counter()
+                for g in self.opt.param_groups:
+                    g["lr"] = self.lr_at(self.iter)
+                content = self.content_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
+                style = self.style_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
+                with autocast(self.device):
+                    losses = self.task.losses(content, style)
+                total = losses["total"]
+                if not math.isfinite(total.item()):
+                    raise BrushworkError(f"training diverged at iteration {self.iter} (loss {float(total)})")
+                self.opt.zero_grad(set_to_none=True)
+                total.backward()
+                self.opt.step()
+                self.iter += 1
+                self.elapsed += time.perf_counter() - t0
+                if self.iter % cfg.log_every == 0 or self.iter == cfg.iters:
+                    rec = {"iter": self.iter, "time": round(self.elapsed, 1), "lr": self.lr_at(self.iter)}
+                    rec.update({k: round(v.item(), 5) for k, v in losses.items()})
+                    self.log.append(rec)
+                    with open(self.run_dir / "log.jsonl", "a") as fh:
+                        fh.write(json.dumps(rec) + "\n")
+                    bar.set_postfix({k: f"{v.item():.3g}" for k, v in losses.items()})
+                if self.iter % cfg.save_every == 0:
+                    self.save()
+                if self.iter % cfg.sample_every == 0:
+                    self.write_samples()
+                    plot_losses(self.log, self.run_dir / "losses.png")
+                bar.update(1)
+        except KeyboardInterrupt:
+            self._stop = True
+        finally:
+            bar.close()
+            signal.signal(signal.SIGTERM, old)
+            self.save()
+        if self.log:
+            plot_losses(self.log, self.run_dir / "losses.png")
+        self.write_samples()
+        return self.export()
+
+    def export(self) -> Path:
+        """fp16 safetensors of the trainable weights, with the run's numbers as metadata."""
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in self.task.export_state().items()}
+        last = self.log[-1] if self.log else {}
+        meta = {"model": self.cfg.model, "iterations": str(self.iter), "train_seconds": f"{self.elapsed:.0f}",
+                "final_losses": json.dumps({k: v for k, v in last.items() if k not in ("iter", "time", "lr")})}
+        path = self.run_dir / f"{self.cfg.model}.safetensors"
+        save_file(state, str(path), metadata=meta)
+        return path

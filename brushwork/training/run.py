@@ -1,0 +1,63 @@
+"""Entry point for `brushwork train MODEL`: build data, task and trainer from a TrainConfig and run it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..errors import BrushworkError
+from .data import CropDataset, list_images
+from .loop import TrainConfig, Trainer, pick_device
+
+MODELS = ("adain",)
+
+
+def eval_pairs(content_dir: str, style_dir: str, n: int = 4, size: int = 256):
+    """A fixed set of n content/style pairs (first files of each folder, centre-cropped) for sample grids."""
+    from ..images import load_image
+
+    def batch(folder):
+        files = list_images(folder)[:n]
+        ims = []
+        for f in files:
+            t = load_image(f)
+            h, w = t.shape[-2:]
+            s = min(h, w)
+            t = t[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+            ims.append(torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True))
+        return torch.cat(ims)
+
+    return batch(content_dir), batch(style_dir)
+
+
+def build_task(cfg: TrainConfig, device):
+    from ..encoder import load_encoder
+
+    encoder = load_encoder().to(device).to(memory_format=torch.channels_last)
+    if cfg.model == "adain":
+        from .adain import AdaINTask
+
+        return AdaINTask(encoder, **cfg.options)
+    raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(MODELS)}")
+
+
+def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, str] | None = None) -> Path:
+    """Train (or resume) the model described by cfg; returns the fp16 export path."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    task = build_task(cfg, device)
+    if init_from and not (Path(cfg.run_dir) / "checkpoint.pt").is_file():
+        from safetensors.torch import load_file
+
+        task.trainable().load_state_dict({k: v.float() for k, v in load_file(init_from).items()})
+    content = CropDataset(cfg.content_dir, cfg.load_size, cfg.crop, desc="content")
+    style = CropDataset(cfg.style_dir, cfg.load_size, cfg.crop, desc="styles")
+    pairs = eval_pairs(*(eval_dir or (cfg.content_dir, cfg.style_dir)))
+    trainer = Trainer(cfg, task, content, style, pairs)
+    path = trainer.run()
+    (Path(cfg.run_dir) / "summary.json").write_text(json.dumps(
+        {"iterations": trainer.iter, "train_seconds": round(trainer.elapsed), "last": trainer.log[-1] if trainer.log else {}},
+        indent=2))
+    return path

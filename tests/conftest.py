@@ -1,0 +1,43 @@
+"""Shared fixtures: the real encoder (fetched once into BRUSHWORK_HOME) and the real eval images in ../shared."""
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+EVAL_CONTENT = SHARED / "eval" / "content"
+EVAL_STYLE = SHARED / "eval" / "style"
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def pytest_configure(config):
+    from brushwork import weights
+
+    weights.ensure()  # the real VGG16, downloaded and converted once per machine
+
+
+@pytest.fixture(scope="session")
+def eval_content():
+    files = sorted(EVAL_CONTENT.iterdir())
+    assert files, f"no eval content in {EVAL_CONTENT}"
+    return files
+
+
+@pytest.fixture(scope="session")
+def eval_style():
+    files = sorted(EVAL_STYLE.iterdir())
+    assert files, f"no eval styles in {EVAL_STYLE}"
+    return files
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from brushwork.encoder import shared_encoder
+
+    return shared_encoder()
+
+
+def find(files, part):
+    return next(f for f in files if part in f.name)

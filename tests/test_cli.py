@@ -1,0 +1,103 @@
+"""The CLI as a user meets it: real subprocesses, real files, one-line errors, nothing overwritten."""
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import find
+
+
+def run(*args, env=None, cwd=None):
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "brushwork.cli", *map(str, args)], capture_output=True, text=True,
+                          env=e, cwd=cwd, timeout=600)
+
+
+def assert_clean_error(proc, *words):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_stylize_writes_picture(tmp_path, eval_content):
+    out = tmp_path / "out.jpg"
+    p = run("stylize", eval_content[0], "--style", "starry-night", "--size", "64", "--iterations", "5", "-q",
+            "-o", out)
+    assert p.returncode == 0, p.stderr
+    im = Image.open(out)
+    assert max(im.size) == 64
+
+
+def test_missing_and_non_image_inputs(tmp_path, eval_content):
+    assert_clean_error(run("stylize", tmp_path / "nope.jpg", "--style", "starry-night", "-o", tmp_path / "o.png"),
+                       "nope.jpg")
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    assert_clean_error(run("stylize", bad, "--style", "starry-night", "-o", tmp_path / "o.png", "--size", "32"),
+                       "not an image")
+    assert_clean_error(run("stylize", eval_content[0], "--style", "no-such-style", "-o", tmp_path / "o.png"),
+                       "no-such-style")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_mismatched_counts(tmp_path, eval_content, eval_style):
+    base = ["stylize", eval_content[0], "--style", eval_style[0], "--style", eval_style[1], "-o", tmp_path / "o.png"]
+    assert_clean_error(run(*base, "--style-weights", "1"), "weights")
+    assert_clean_error(run(*base, "--mask", eval_content[1]), "mask")
+    assert_clean_error(run(*base, "--style-weights", "a,b"), "numbers")
+
+
+def test_existing_output_is_not_touched(tmp_path, eval_content):
+    out = tmp_path / "mine.png"
+    out.write_bytes(b"precious")
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", out), "--overwrite")
+    assert out.read_bytes() == b"precious"
+
+
+def test_unwritable_directory(tmp_path, eval_content):
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "no" / "o.png"),
+                       "does not exist")
+    if os.geteuid() != 0:  # root can write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", ro / "o.png"),
+                           "not writable")
+
+
+def test_weights_absent_while_offline(tmp_path, eval_content):
+    (tmp_path / "links").mkdir()
+    env = {"BRUSHWORK_HOME": str(tmp_path / "home"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path / "links"),
+           "PIP_NO_CACHE_DIR": "1"}
+    p = run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png", "--size", "32",
+            env=env)
+    assert_clean_error(p, "brushwork weights")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_option_values(tmp_path, eval_content):
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+                           "--strength", "3"), "strength")
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+                           "--preserve-color", "purple"), "colour")
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+                           "--method", "magic"), "magic")
+
+
+def test_styles_lists_gallery_and_writes_sheet(tmp_path):
+    p = run("styles", "--sheet", tmp_path / "sheet.png")
+    assert p.returncode == 0
+    assert "starry-night" in p.stdout and "sample:tubingen" in p.stdout
+    assert Image.open(tmp_path / "sheet.png").size[0] > 300
+
+
+def test_weights_info_and_bad_import(tmp_path):
+    p = run("weights", "info")
+    assert p.returncode == 0 and "installed: True" in p.stdout
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"junk")
+    assert_clean_error(run("weights", "import", junk), "SHA-256")

@@ -1,0 +1,62 @@
+import math
+
+import pytest
+import torch
+
+from brushwork import losses as L
+
+
+def test_gram_of_known_tensor():
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)  # C=2, 2 positions
+    # F = [[1, 2], [3, 4]]; G = F F^T / 2
+    assert torch.allclose(L.gram(f), torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 2)
+
+
+def test_masked_gram_only_sees_the_region():
+    f = torch.zeros(1, 1, 2, 2)
+    f[..., 0, :] = 2.0
+    mask = torch.zeros(1, 1, 2, 2)
+    mask[..., 0, :] = 1.0
+    assert L.gram(f, mask).item() == pytest.approx(4.0)
+    assert L.gram(f).item() == pytest.approx(2.0)
+
+
+def test_content_loss_zero_for_same_positive_otherwise(encoder, eval_content):
+    from brushwork.images import load_image
+
+    x = load_image(eval_content[0], size=96)
+    y = load_image(eval_content[1], size=96)[..., : x.shape[-2], : x.shape[-1]]
+    fx = encoder(x, "relu4_2")["relu4_2"]
+    assert L.content_loss(fx, fx).item() == 0.0
+    x2 = x[..., : y.shape[-2], : y.shape[-1]]
+    assert L.content_loss(encoder(x2, "relu4_2")["relu4_2"], encoder(y, "relu4_2")["relu4_2"]).item() > 0.1
+
+
+@pytest.mark.parametrize("kind", ["gram", "meanstd", "wasserstein"])
+def test_style_losses_zero_for_same_positive_otherwise(kind):
+    torch.manual_seed(0)
+    a = torch.rand(1, 8, 6, 6)
+    b = torch.rand(1, 8, 6, 6) * 3
+    target = L.style_stats(kind, a)
+    assert L.style_loss(kind, a, target).item() == pytest.approx(0.0, abs=1e-4)
+    assert L.style_loss(kind, b, target).item() > 0.05
+
+
+def test_w2_matches_closed_form_for_diagonal_gaussians():
+    m1, m2 = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0])
+    c1, c2 = torch.diag(torch.tensor([1.0, 4.0])), torch.diag(torch.tensor([4.0, 1.0]))
+    # W2^2 = |m1-m2|^2 + sum (sqrt(s1) - sqrt(s2))^2 = 1 + 1 + 1
+    assert L.w2_gaussian(m1, c1, m2, c2).item() == pytest.approx(3.0, abs=1e-3)
+
+
+def test_tv_loss():
+    assert L.tv_loss(torch.ones(1, 3, 8, 8)).item() == 0.0
+    noisy = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert L.tv_loss(noisy).item() > 0.05
+
+
+def test_blend_stats_is_weighted_mean():
+    a, b = torch.ones(2, 2), torch.zeros(2, 2)
+    assert torch.allclose(L.blend_stats([a, b], [0.25, 0.75]), torch.full((2, 2), 0.25))
+    m = L.blend_stats([(a, a), (b, b)], [0.5, 0.5])
+    assert isinstance(m, tuple) and math.isclose(m[0][0, 0].item(), 0.5)

@@ -1,0 +1,123 @@
+import math
+
+import pytest
+import torch
+
+from brushwork import Stylizer, color
+from brushwork import losses as L
+from brushwork.errors import BrushworkError
+from brushwork.images import load_image, resize
+from brushwork.methods.optimize import iteration_schedule, scale_ladder
+
+from conftest import find
+
+
+@pytest.fixture(scope="module")
+def st():
+    return Stylizer("optimize", progress=False)
+
+
+def test_scale_ladder_is_coarse_to_fine_by_sqrt2():
+    assert scale_ladder(512) == [256, 362, 512]
+    ladder = scale_ladder(2048)
+    assert ladder[0] == 256 and ladder[-1] == 2048
+    assert all(math.isclose(b / a, math.sqrt(2), rel_tol=0.01) for a, b in zip(ladder, ladder[1:]))
+    assert scale_ladder(200) == [200]
+    its = iteration_schedule(ladder, "lbfgs", None)
+    assert len(its) == len(ladder) and its[0] > its[-1] > 0
+
+
+def style_gram_loss(encoder, out, style):
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    fo, fs = encoder(out, layers), encoder(resize(style, out.shape[-2:]), layers)
+    return sum(L.style_loss("gram", fo[k], L.gram(fs[k])).item() for k in layers)
+
+
+def test_result_takes_style_and_keeps_content(st, encoder, eval_content, eval_style):
+    content = load_image(eval_content[0], size=128)
+    style = load_image(find(eval_style, "starry"), size=128)
+    out = st.stylize_tensor(eval_content[0], find(eval_style, "starry"), size=128, iterations=40, seed=0)
+    assert out.shape[-2:] == content.shape[-2:]
+    assert style_gram_loss(encoder, out, style) < 0.5 * style_gram_loss(encoder, content, style)
+    fc = encoder(content, "relu4_2")["relu4_2"]
+    assert L.content_loss(encoder(out, "relu4_2")["relu4_2"], fc) < \
+        L.content_loss(encoder(resize(style, content.shape[-2:]), "relu4_2")["relu4_2"], fc)
+
+
+def test_same_seed_same_output(st, eval_content, eval_style):
+    kw = dict(size=64, iterations=8, init="noise", precision="fp32")
+    a = st.stylize_tensor(eval_content[1], eval_style[0], seed=3, **kw)
+    b = st.stylize_tensor(eval_content[1], eval_style[0], seed=3, **kw)
+    c = st.stylize_tensor(eval_content[1], eval_style[0], seed=4, **kw)
+    assert torch.equal(a, b)
+    assert (a - c).abs().mean() > 0.01
+
+
+def test_masks_give_each_region_its_style(st, eval_content, eval_style):
+    blue, warm = find(eval_style, "starry"), find(eval_style, "impression")
+    content = load_image(eval_content[2], size=128)
+    h, w = content.shape[-2:]
+    left = torch.zeros(1, 1, h, w)
+    left[..., : w // 2] = 1
+    out = st.stylize_tensor(eval_content[2], [blue, warm], masks=[left, 1 - left], size=128, iterations=60,
+                            strength=0.9)
+    blue_rgb = load_image(blue).mean((0, 2, 3))
+    warm_rgb = load_image(warm).mean((0, 2, 3))
+    left_rgb = out[..., : w // 2 - 8].mean((0, 2, 3))
+    right_rgb = out[..., w // 2 + 8:].mean((0, 2, 3))
+    assert (left_rgb - blue_rgb).norm() < (left_rgb - warm_rgb).norm()
+    assert (right_rgb - warm_rgb).norm() < (right_rgb - blue_rgb).norm()
+
+
+def test_luminance_preservation_keeps_content_chroma(st, eval_content, eval_style):
+    content = load_image(eval_content[3], size=96)
+    out = st.stylize_tensor(eval_content[3], find(eval_style, "starry"), size=96, iterations=15,
+                            preserve_color="luminance")
+    yiq_o, yiq_c = color.rgb_to_yiq(out), color.rgb_to_yiq(content)
+    assert (yiq_o[:, 1:] - yiq_c[:, 1:]).abs().mean() < 0.01  # chroma kept (up to clipping)
+    assert (yiq_o[:, 0] - yiq_c[:, 0]).abs().mean() > 0.02  # luminance stylized
+
+
+def test_histogram_preservation_moves_colours_to_content(st, eval_content, eval_style):
+    content = load_image(eval_content[4], size=96)
+    style = find(eval_style, "starry")
+    plain = st.stylize_tensor(eval_content[4], style, size=96, iterations=20, strength=0.8)
+    kept = st.stylize_tensor(eval_content[4], style, size=96, iterations=20, strength=0.8,
+                             preserve_color="histogram")
+    target = content.mean((0, 2, 3))
+    assert (kept.mean((0, 2, 3)) - target).norm() < (plain.mean((0, 2, 3)) - target).norm()
+
+
+def test_strength_zero_keeps_the_photo(st, eval_content, eval_style):
+    content = load_image(eval_content[5], size=96)
+    out = st.stylize_tensor(eval_content[5], eval_style[0], size=96, iterations=10, strength=0.0)
+    assert (out - content).abs().mean() < 0.03
+
+
+def test_bf16_close_to_fp32(st, encoder, eval_content, eval_style):
+    kw = dict(size=96, iterations=20, seed=0)
+    style = find(eval_style, "wave")
+    a = st.stylize_tensor(eval_content[6], style, precision="fp32", **kw)
+    b = st.stylize_tensor(eval_content[6], style, precision="bf16", **kw)
+    s = load_image(style, size=96)
+    la, lb = style_gram_loss(encoder, a, s), style_gram_loss(encoder, b, s)
+    assert abs(la - lb) < 0.25 * la
+    assert (a - b).abs().mean() < 0.06
+
+
+@pytest.mark.parametrize("kind", ["meanstd", "wasserstein"])
+def test_other_style_losses_run(st, eval_content, eval_style, kind):
+    out = st.stylize_tensor(eval_content[7], eval_style[1], size=64, iterations=5, style_loss=kind)
+    assert out.shape[1] == 3 and torch.isfinite(out).all()
+
+
+def test_blend_weights_and_bad_options(st, eval_content, eval_style):
+    out = st.stylize_tensor(eval_content[8], eval_style[:2], style_weights=[0.7, 0.3], size=64, iterations=5,
+                            optimizer="adam")
+    assert out.shape[1] == 3
+    with pytest.raises(BrushworkError, match="style weights"):
+        st.stylize_tensor(eval_content[8], eval_style[:2], style_weights=[1.0], size=64)
+    with pytest.raises(BrushworkError, match="strength"):
+        st.stylize_tensor(eval_content[8], eval_style[0], strength=2.0, size=64)
+    with pytest.raises(BrushworkError, match="no option"):
+        st.stylize_tensor(eval_content[8], eval_style[0], bogus=1)
