@@ -156,6 +156,7 @@ def train(
     batch: int = typer.Option(8), crop: int = typer.Option(256), load_size: int = typer.Option(512),
     lr: float = typer.Option(1e-4), lr_decay: float = typer.Option(5e-5),
     style_weight: Optional[float] = typer.Option(None, help="Style loss weight."),
+    identity_weight: Optional[float] = typer.Option(None, help="Identity (reconstruction) loss weight."),
     save_every: int = typer.Option(100), sample_every: int = typer.Option(250),
     threads: int = typer.Option(0, help="CPU threads (0 = all); use 1 for a background run."),
     device: str = typer.Option("auto"),
@@ -170,7 +171,8 @@ def train(
     from .training.loop import TrainConfig
     from .training.run import train as run_train
 
-    options = {"style_weight": style_weight} if style_weight is not None else {}
+    options = {k: v for k, v in {"style_weight": style_weight, "identity_weight": identity_weight}.items()
+               if v is not None}
     cfg = TrainConfig(model=model, content_dir=str(content_dir), style_dir=str(style_dir), run_dir=str(run_dir),
                       iters=iters, batch=batch, crop=crop, load_size=load_size, lr=lr, lr_decay=lr_decay,
                       save_every=save_every, sample_every=sample_every, threads=threads, device=device,
@@ -180,6 +182,12 @@ def train(
     if export:
         shutil.copyfile(path, export)
     typer.echo(f"exported {path}")
+
+
+from .evaluate_cli import evaluate_command, serve_command  # noqa: E402  (evaluation commands live there)
+
+app.command("evaluate")(evaluate_command)
+app.command("evaluate-serve")(serve_command)
 
 
 def main() -> None:

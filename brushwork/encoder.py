@@ -43,7 +43,7 @@ class VGG16Encoder(nn.Module):
     def forward(self, rgb: torch.Tensor, taps=("relu4_1",)) -> dict[str, torch.Tensor]:
         taps = [taps] if isinstance(taps, str) else list(taps)
         last = max(LAYER_NAMES.index(t) for t in taps)
-        x = self.preprocess(rgb)
+        x = self.preprocess(rgb.float()).to(self.conv1_1.weight.dtype)  # preprocess in fp32, then the net's dtype
         out = {}
         i = 0
         for b, block in enumerate(BLOCKS):
@@ -69,7 +69,13 @@ def load_encoder(pool: str = "max", padding_mode: str = "zeros", auto_fetch: boo
     return enc
 
 
-@lru_cache(maxsize=4)
-def shared_encoder(pool: str = "max", padding_mode: str = "zeros") -> VGG16Encoder:
-    """One encoder per configuration per process, so repeated calls don't reload weights."""
-    return load_encoder(pool, padding_mode)
+@lru_cache(maxsize=8)
+def shared_encoder(pool: str = "max", padding_mode: str = "zeros", dtype: torch.dtype = torch.float32) -> VGG16Encoder:
+    """One encoder per configuration per process, so repeated calls don't reload weights.
+
+    dtype=torch.bfloat16 gives a bf16, channels_last copy: about 2x faster on CPU than fp32 weights under
+    autocast (no per-call weight casts); feed it channels_last input.
+    """
+    if dtype == torch.float32:
+        return load_encoder(pool, padding_mode)
+    return load_encoder(pool, padding_mode).to(dtype).to(memory_format=torch.channels_last)

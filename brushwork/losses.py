@@ -110,3 +110,45 @@ def tv_loss(img: torch.Tensor) -> torch.Tensor:
     dx = img[..., :, 1:] - img[..., :, :-1]
     dy = img[..., 1:, :] - img[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def _normalise(feat: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean/variance normalisation over positions (for style-independent content comparison)."""
+    f = feat.float()
+    mean = f.mean((2, 3), keepdim=True)
+    std = (f.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
+    return (f - mean) / std
+
+
+def normalised_content_loss(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE between channel-normalised features: structure kept, whatever the colours and contrast (LapStyle)."""
+    return F.mse_loss(_normalise(feat), _normalise(target))
+
+
+def _sample_positions(feats: list[torch.Tensor], n: int, gen: torch.Generator | None = None):
+    """The same random n spatial positions of several (N, C, H, W) maps -> list of (N, n, C)."""
+    h, w = feats[0].shape[-2:]
+    idx = torch.randperm(h * w, generator=gen)[:n].to(feats[0].device)
+    return [f.float().flatten(2)[:, :, idx].transpose(1, 2) for f in feats]
+
+
+def _cosine_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N, n, C) x (N, m, C) -> (N, n, m) cosine distances."""
+    return 1 - F.normalize(x, dim=2) @ F.normalize(y, dim=2).transpose(1, 2)
+
+
+def remd_loss(feat: torch.Tensor, style_feat: torch.Tensor, n: int = 1024) -> torch.Tensor:
+    """Relaxed earth mover's distance between feature sets (Kolkin et al.): makes strokes look like the style's."""
+    x, = _sample_positions([feat], n)
+    y, = _sample_positions([style_feat], n)
+    cost = _cosine_cost(x, y)
+    return torch.max(cost.min(2).values.mean(1), cost.min(1).values.mean(1)).mean()
+
+
+def self_similarity_loss(feat: torch.Tensor, content_feat: torch.Tensor, n: int = 1024) -> torch.Tensor:
+    """L1 between the normalised self-similarity matrices of output and content: keeps the layout."""
+    x, c = _sample_positions([feat, content_feat], n)
+    dx, dc = _cosine_cost(x, x), _cosine_cost(c, c)
+    dx = dx / (dx.sum(1, keepdim=True) + EPS)
+    dc = dc / (dc.sum(1, keepdim=True) + EPS)
+    return (dx - dc).abs().sum((1, 2)).mean() / x.shape[1]

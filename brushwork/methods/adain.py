@@ -60,9 +60,14 @@ def load_decoder(path: str | None = None, dtype: torch.dtype = torch.bfloat16) -
     return dec.to(dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
 
 
-def _encode(enc, x: torch.Tensor, dtype) -> torch.Tensor:
-    with torch.autocast("cpu", torch.bfloat16, enabled=dtype == torch.bfloat16):
-        return enc(x.to(memory_format=torch.channels_last), ADAIN_LAYER)[ADAIN_LAYER].float()
+def _encode(enc, x: torch.Tensor) -> torch.Tensor:
+    """relu4_1 features in fp32 (the encoder itself may run in bf16, channels_last)."""
+    return enc(x.contiguous(memory_format=torch.channels_last), ADAIN_LAYER)[ADAIN_LAYER].float()
+
+
+def _decode(dec, t: torch.Tensor) -> torch.Tensor:
+    p = next(dec.parameters())
+    return dec(t.to(p.dtype).contiguous(memory_format=torch.channels_last)).float()
 
 
 def style_stats(enc, style: torch.Tensor, opts: Options, cache: dict | None, key) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,9 +76,8 @@ def style_stats(enc, style: torch.Tensor, opts: Options, cache: dict | None, key
     ck = ("adain", key, side, opts.precision)
     if cache is not None and ck in cache:
         return cache[ck]
-    dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
     with torch.no_grad():
-        stats = mean_std(_encode(enc, resize_long_side(style, side), dtype))
+        stats = mean_std(_encode(enc, resize_long_side(style, side)))
     if cache is not None:
         cache[ck] = stats
     return stats
@@ -113,7 +117,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     weights = style_weights or [1.0] * len(styles)
     weights = [w / sum(weights) for w in weights]
     keys = style_keys or [id(s) for s in styles]
-    enc = shared_encoder("max", "zeros")
+    enc = shared_encoder("max", "zeros", dtype)
     dec = load_decoder(None, dtype)
     stats = [style_stats(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
     h, w = content.shape[-2:]
@@ -122,20 +126,13 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
         F.pad(content, (0, pw, 0, ph), mode="replicate")
     with torch.no_grad():
         if x.shape[-2] * x.shape[-1] <= opts.tile_above:
-            feat = _encode(enc, x, dtype)
-            t = transfer(feat, stats, weights, masks, opts.strength)
-            with torch.autocast("cpu", torch.bfloat16, enabled=dtype == torch.bfloat16):
-                out = dec(t.to(dtype).contiguous(memory_format=torch.channels_last)).float()
+            feat = _encode(enc, x)
+            out = _decode(dec, transfer(feat, stats, weights, masks, opts.strength))
         else:
-            feat = run_tiled(lambda tile: _encode(enc, tile, dtype), x, scale=1 / 8, tile=opts.tile, overlap=64,
+            feat = run_tiled(lambda tile: _encode(enc, tile), x, scale=1 / 8, tile=opts.tile, overlap=64,
                              out_channels=512, progress=progress, desc="encode tiles")
             t = transfer(feat, stats, weights, masks, opts.strength)
             del feat
-
-            def decode(tile):
-                with torch.autocast("cpu", torch.bfloat16, enabled=dtype == torch.bfloat16):
-                    return dec(tile.to(dtype).contiguous(memory_format=torch.channels_last)).float()
-
-            out = run_tiled(decode, t, scale=8, tile=opts.tile // 8, overlap=8, out_channels=3, progress=progress,
-                            desc="decode tiles")
+            out = run_tiled(lambda tile: _decode(dec, tile), t, scale=8, tile=opts.tile // 8, overlap=8,
+                            out_channels=3, progress=progress, desc="decode tiles")
     return out[..., :h, :w].clamp(0, 1)

@@ -60,6 +60,13 @@ class Task:
     def export_state(self) -> dict[str, torch.Tensor]:
         return self.trainable().state_dict()
 
+    def extra_state(self) -> dict:
+        """Anything else to checkpoint (e.g. a discriminator and its optimizer)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
@@ -136,11 +143,14 @@ class Trainer:
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
         self.iter, self.log, self.elapsed = state["iter"], state["log"], state["elapsed"]
+        if state.get("extra"):
+            self.task.load_extra_state(state["extra"])
         return True
 
     def save(self) -> None:
         save_atomic({"config": asdict(self.cfg), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                     "gen": self.gen.get_state(), "iter": self.iter, "log": self.log, "elapsed": self.elapsed},
+                     "gen": self.gen.get_state(), "iter": self.iter, "log": self.log, "elapsed": self.elapsed,
+                     "extra": self.task.extra_state()},
                     self.ckpt_path)
         (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
 

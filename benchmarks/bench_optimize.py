@@ -1,0 +1,58 @@
+"""Time the optimization method and its peak RSS at 512, 1024 and 2048 px, fp32 vs bf16 -> BENCHMARKS.md.
+
+Each configuration runs in a fresh process. Targets (2-core machine): 512 px default settings <= 45 s;
+2048 px completes under 8 GiB peak RSS. Run by hand on an otherwise idle machine:
+    python benchmarks/bench_optimize.py [--sizes 512,1024,2048] [--precisions bf16,fp32]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, peak_rss_mib, run_child, write_section  # noqa: E402
+
+
+def child(size: int, precision: str) -> None:
+    import brushwork
+
+    st = brushwork.Stylizer("optimize", progress=False)
+    from brushwork.encoder import shared_encoder
+
+    shared_encoder("avg", "zeros")  # weights load is not part of the timing (well under a second anyway)
+    t0 = time.perf_counter()
+    st.stylize_tensor("sample:tubingen", "starry-night", size=size, precision=precision)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"size": size, "precision": precision, "seconds": round(seconds, 1),
+                      "peak_rss_mib": round(peak_rss_mib())}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--child", nargs=2)
+    ap.add_argument("--sizes", default="512,1024,2048")
+    ap.add_argument("--precisions", default="bf16,fp32")
+    args = ap.parse_args()
+    if args.child:
+        return child(int(args.child[0]), args.child[1])
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        for prec in args.precisions.split(","):
+            r = run_child(Path(__file__), [str(size), prec])
+            print(r, flush=True)
+            rows.append(r)
+    lines = ["## optimize (Gatys, default settings: L-BFGS, multi-scale from 256 px)", "",
+             f"Machine: {machine()}. Content `sample:tubingen`, style `starry-night`, one run each, "
+             "wall time of `Stylizer.stylize_tensor` (encoder already loaded).", "",
+             "| size | precision | time (s) | peak RSS (MiB) |", "| --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r.get('size')} | {r.get('precision')} | {r.get('seconds', r.get('error'))} | "
+                     f"{r.get('peak_rss_mib', '')} |")
+    write_section("optimize", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""Evaluation: run every method on every (content, style) pair, measure each result, keep the numbers.
+
+REPORT_DIR holds inputs/ (photos and styles at the evaluation size), images/ (one PNG per result),
+results.json (all numbers; also the cache: a result whose image is on disk and whose inputs and options
+are unchanged is not recomputed unless force), results.csv, and the pages written by `brushwork.report`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import gallery, metrics
+from .errors import BrushworkError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+DEFAULT_METHODS = ("optimize", "adain")
+DEFAULT_STYLES = ("starry-night", "the-scream", "great-wave")
+DEFAULT_TIMING_SIZES = (128, 256, 512)
+RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
+SCHEMA = 1
+
+
+@dataclass
+class Item:
+    """One input picture: its short name in the report, where it came from, a fingerprint and a thumbnail."""
+    name: str
+    path: Path
+    sha: str
+    thumb: str  # relative to the report folder
+    label: str = ""  # shorter name for display
+
+
+# ---- inputs -------------------------------------------------------------------------------------------------
+
+def parse_methods(methods) -> list[str]:
+    """Method names from "a,b" or a list, each checked against `brushwork.api.METHODS`."""
+    from .api import METHODS
+
+    names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
+    if not names:
+        raise BrushworkError("give at least one method, e.g. --methods optimize,adain")
+    for m in names:
+        if m not in METHODS:
+            raise BrushworkError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
+def list_images(folder, what: str) -> list[Path]:
+    """The image files directly inside `folder`, sorted; a clear error if it is missing or has none."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise BrushworkError(f"{what} folder {folder} does not exist")
+    if not folder.is_dir():
+        raise BrushworkError(f"{what} folder {folder} is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BrushworkError(f"{what} folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def default_contents() -> list[Path]:
+    """The built-in sample photos."""
+    return list(gallery.samples().values())
+
+
+def default_styles() -> list[Path]:
+    """A few built-in styles that differ a lot (swirls, flat colour fields, graphic waves)."""
+    table = gallery.styles()
+    return [table[n]["path"] for n in DEFAULT_STYLES if n in table]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "image"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def prepare_inputs(paths: list[Path], kind: str, out_dir: Path, size: int) -> list[Item]:
+    """Check every picture loads, give each a unique short name and save a thumbnail into inputs/."""
+    from .images import load_image, save_image
+
+    items, seen = [], set()
+    (out_dir / "inputs").mkdir(exist_ok=True)
+    for p in paths:
+        name = base = _slug(Path(p).stem)
+        k = 2
+        while name in seen:
+            name, k = f"{base}-{k}", k + 1
+        seen.add(name)
+        img = load_image(p, size=size)  # BrushworkError if unreadable
+        thumb = f"inputs/{kind}-{name}.jpg"
+        save_image(img, out_dir / thumb, overwrite=True, quality=90)
+        items.append(Item(name=name, path=Path(p), sha=_sha(p), thumb=thumb, label=name))
+    short = [i.name.split("__")[-1] for i in items]  # e.g. "owner__repo__dir__file" -> "file"
+    if len(set(short)) == len(short):
+        for i, s in zip(items, short):
+            i.label = s
+    return items
+
+
+def prepare_out_dir(out_dir) -> Path:
+    """The report folder, created if needed (an existing report is reused: finished results are kept)."""
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BrushworkError(f"report folder {out_dir} is a file")
+    try:
+        (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BrushworkError(f"cannot create report folder {out_dir} ({exc.strerror})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise BrushworkError(f"report folder {out_dir} is not writable")
+    return out_dir
+
+
+# ---- the results file (also the cache) -----------------------------------------------------------------------
+
+def run_key(method: str, content: str, style: str, size: int) -> str:
+    """Cache key of one result."""
+    return f"{method}/{content}/{style}/{size}"
+
+
+def load_results(out_dir: Path, force: bool = False) -> dict:
+    """results.json of an earlier run (an empty one if absent, or if force)."""
+    empty = {"schema": SCHEMA, "runs": {}, "timings": {}}
+    path = out_dir / RESULTS_JSON
+    if force or not path.exists():
+        return empty
+    try:
+        data = json.loads(path.read_text())
+        assert isinstance(data.get("runs"), dict) and isinstance(data.get("timings"), dict)
+    except (ValueError, AssertionError, AttributeError):
+        raise BrushworkError(f"{path} is not a brushwork results file; move it away or pass --force") from None
+    return data
+
+
+def save_results(out_dir: Path, data: dict) -> None:
+    """Write results.json atomically (an interrupted evaluation keeps what it finished)."""
+    path = out_dir / RESULTS_JSON
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+CSV_FIRST = ["kind", "method", "content", "style", "size", "width", "height", "seconds", "peak_rss_mb",
+             "content_loss", "style_gram", "style_meanstd", "ssim", "color_swd"]
+
+
+def write_csv(out_dir: Path, data: dict) -> Path:
+    """results.csv: one row per result ("pair") and per timing run ("timing"), all numeric columns."""
+    rows = [{"kind": "pair", **r} for r in data["runs"].values()]
+    rows += [{"kind": "timing", **r} for r in data["timings"].values()]
+    extra = sorted({k for r in rows for k, v in r.items() if k not in CSV_FIRST and not isinstance(v, (dict, list))})
+    path = out_dir / RESULTS_CSV
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIRST + extra, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _fresh(rec: dict | None, out_dir: Path, options: dict, content: Item, style: Item) -> bool:
+    """Whether a cached result can be reused: same inputs, same options, image still on disk."""
+    return bool(rec) and rec.get("options") == options and rec.get("content_sha") == content.sha \
+        and rec.get("style_sha") == style.sha and (out_dir / rec.get("image", "")).is_file()
+
+
+# ---- running ----------------------------------------------------------------------------------------------------
+
+class _Runner:
+    """One Stylizer per method, warmed up once (so the first timed run doesn't pay for loading models)."""
+
+    def __init__(self, options: dict[str, dict], warm: tuple[Item, Item]):
+        self.options, self.warm, self.stylizers = options, warm, {}
+
+    def stylizer(self, method: str):
+        from .api import Stylizer
+
+        if method not in self.stylizers:
+            st = Stylizer(method, progress=False)
+            opts = {**self.options.get(method, {}), "size": 64}
+            st.stylize_tensor(self.warm[0].path, self.warm[1].path, **opts)
+            self.stylizers[method] = st
+        return self.stylizers[method]
+
+    def run(self, method: str, content: Item, style: Item, size: int):
+        st = self.stylizer(method)
+        opts = {**self.options.get(method, {}), "size": size}
+        return metrics.measure(st.stylize_tensor, content.path, style.path, **opts)
+
+
+def check_options(methods: list[str], options: dict, size: int) -> dict[str, dict]:
+    """Per-method options checked by the method itself (unknown names or bad values: BrushworkError)."""
+    from .api import Stylizer
+
+    if size < 16:
+        raise BrushworkError(f"size must be at least 16 px, got {size}")
+    unknown = sorted(set(options) - set(methods))
+    if unknown:
+        raise BrushworkError(f"options given for {', '.join(unknown)}, which is not among the methods evaluated")
+    out = {}
+    for m in methods:
+        opts = dict(options.get(m, {}))
+        opts.pop("size", None)
+        Stylizer(m, progress=False).options(m, size=size, **opts)
+        out[m] = opts
+    return out
+
+
+def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir="report", size: int = 256,
+             force: bool = False, options: dict | None = None, timing_sizes=DEFAULT_TIMING_SIZES,
+             progress: bool = True) -> dict:
+    """Run, measure, cache and report. Returns {"ran", "skipped", "report", "data"}.
+
+    options: {method: {option: value}} passed to each method (e.g. {"optimize": {"iterations": 20}}).
+    timing_sizes: when every result is at one size, also time each method on the first pair at these
+    long sides (for the time-vs-resolution chart); empty to skip.
+    """
+    from . import report
+    from .images import load_image, save_image
+    from .machine import machine_info
+
+    methods = parse_methods(methods)
+    options = check_options(methods, options or {}, size)
+    content_paths = list_images(content_dir, "content") if content_dir else default_contents()
+    style_paths = list_images(style_dir, "style") if style_dir else default_styles()
+    out_dir = prepare_out_dir(out_dir)
+    data = load_results(out_dir, force)
+    contents = prepare_inputs(content_paths, "content", out_dir, size)
+    styles = prepare_inputs(style_paths, "style", out_dir, size)
+
+    pairs = [(m, c, s) for m in methods for c in contents for s in styles]
+    keys = [run_key(m, c.name, s.name, size) for m, c, s in pairs]
+    todo = [(k, p) for k, p in zip(keys, pairs) if force or not _fresh(data["runs"].get(k), out_dir, options[p[0]],
+                                                                         p[1], p[2])]
+    sweep = []
+    sizes_run = {size} | {r["size"] for r in data["runs"].values() if r.get("method") in methods}
+    if timing_sizes and len(sizes_run) == 1:
+        for m in methods:
+            for ts in sorted(set(int(t) for t in timing_sizes)):
+                k = run_key(m, contents[0].name, styles[0].name, ts)
+                rec = data["timings"].get(k)
+                if force or not rec or rec.get("options") != options[m] or rec.get("content_sha") != contents[0].sha \
+                        or rec.get("style_sha") != styles[0].sha:
+                    sweep.append((k, m, ts))
+
+    runner = _Runner(options, (contents[0], styles[0]))
+    styles_t: dict[str, object] = {}
+    bar = tqdm(total=len(todo) + len(sweep), desc="evaluate", unit="run", dynamic_ncols=True,
+               disable=not progress or not (todo or sweep))
+    if todo or sweep or "machine" not in data:
+        data["machine"] = machine_info()  # where the numbers were measured
+    for key, (m, c, s) in todo:
+        bar.set_postfix_str(f"{m}: {c.label[:24]} x {s.label[:24]}")
+        out, cost = runner.run(m, c, s, size)
+        if s.name not in styles_t:
+            styles_t[s.name] = load_image(s.path)
+        scores = metrics.all_metrics(out, load_image(c.path, size=size), styles_t[s.name])
+        image = f"images/{_slug(m)}__{c.name}__{s.name}__{size}.png"
+        save_image(out, out_dir / image, overwrite=True)
+        data["runs"][key] = {"method": m, "content": c.name, "style": s.name, "size": size,
+                             "width": int(out.shape[-1]), "height": int(out.shape[-2]), "image": image,
+                             "seconds": cost.seconds, "peak_rss_mb": cost.peak_rss_mb, "options": options[m],
+                             "content_sha": c.sha, "style_sha": s.sha, "content_path": str(c.path),
+                             "style_path": str(s.path), **scores}
+        save_results(out_dir, data)
+        bar.update()
+    for key, m, ts in sweep:
+        bar.set_postfix_str(f"timing {m} at {ts} px")
+        out, cost = runner.run(m, contents[0], styles[0], ts)
+        data["timings"][key] = {"method": m, "content": contents[0].name, "style": styles[0].name, "size": ts,
+                                "width": int(out.shape[-1]), "height": int(out.shape[-2]), "seconds": cost.seconds,
+                                "peak_rss_mb": cost.peak_rss_mb, "options": options[m],
+                                "content_sha": contents[0].sha, "style_sha": styles[0].sha}
+        save_results(out_dir, data)
+        bar.update()
+    bar.close()
+    save_results(out_dir, data)
+    write_csv(out_dir, data)
+    selection = {"methods": methods, "contents": contents, "styles": styles, "size": size, "keys": keys}
+    index = report.write_report(out_dir, data, selection)
+    return {"ran": len(todo) + len(sweep), "skipped": len(pairs) - len(todo), "report": index, "data": data}

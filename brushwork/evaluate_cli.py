@@ -1,0 +1,76 @@
+"""CLI commands `brushwork evaluate` and `brushwork evaluate-serve` (registered in `brushwork.cli`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import BrushworkError
+
+
+def parse_sets(items: list[str] | None) -> dict[str, dict]:
+    """["optimize.iterations=20", ...] -> {"optimize": {"iterations": 20}}; values read as JSON if they parse."""
+    out: dict[str, dict] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        method, dot, option = key.strip().partition(".")
+        if not (sep and dot and method and option):
+            raise BrushworkError(f"--set takes METHOD.OPTION=VALUE, e.g. optimize.iterations=20; got {item!r}")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out.setdefault(method, {})[option.replace("-", "_")] = parsed
+    return out
+
+
+def parse_sizes(text: str) -> list[int]:
+    """"128,256,512" -> [128, 256, 512]; "" or "none" -> []."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise BrushworkError(f"sizes must be whole numbers separated by commas, got {text!r}") from None
+    if any(s < 16 for s in sizes):
+        raise BrushworkError(f"sizes must be at least 16 px, got {text!r}")
+    return sizes
+
+
+def evaluate_command(
+    methods: str = typer.Option("optimize,adain", help="Methods to compare, separated by commas."),
+    content: Optional[Path] = typer.Option(None, "--content", help="Folder of photos (default: built-in samples)."),
+    style: Optional[Path] = typer.Option(None, "--style", help="Folder of style images (default: 3 built-in styles)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Report folder (created; reused when it exists)."),
+    size: int = typer.Option(256, help="Long side of every result in pixels."),
+    force: bool = typer.Option(False, help="Recompute results that are already in the report."),
+    timing_sizes: str = typer.Option("128,256,512", help="Also time each method on one pair at these sizes "
+                                                         "(for the time-vs-resolution chart); 'none' to skip."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Method option, e.g. optimize.iterations=20."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Run METHODS on every photo x style pair and write an HTML report with metrics and charts."""
+    from .evaluate import evaluate
+
+    result = evaluate(methods, content, style, output, size=size, force=force, options=parse_sets(set_),
+                      timing_sizes=parse_sizes(timing_sizes), progress=not quiet)
+    typer.echo(f"{result['ran']} run(s), {result['skipped']} reused; report: {result['report']}", err=True)
+
+
+def serve_command(
+    report_dir: Path = typer.Argument(..., help="A folder written by `brushwork evaluate`."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+):
+    """Serve a report and save the votes cast on its rate page into REPORT_DIR/votes.json."""
+    from .votes import make_server
+
+    server = make_server(report_dir, port, host)
+    h, p = server.server_address[:2]
+    typer.echo(f"serving {report_dir} at http://{h}:{p}/  (rate: http://{h}:{p}/rate.html); Ctrl-C stops", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

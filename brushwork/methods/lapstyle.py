@@ -1,0 +1,143 @@
+"""LapStyle inference: draft the global style at low resolution, then revise level by level up to any size.
+
+The content's Laplacian pyramid has as many levels as it takes to bring the requested size down to the
+draft resolution; each level's Revision network adds that band's detail (levels beyond the trained ones
+reuse the last network). Aspect ratio is kept; memory grows with the output only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .. import pyramid
+from ..encoder import shared_encoder
+from ..errors import BrushworkError
+from ..images import resize_long_side
+from ..nets.adain import mean_std
+from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
+from .adain import masked_mean_std
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+STYLE_TAPS = tuple(dict.fromkeys(CODE_LAYERS + DRAFT_LAYERS))
+
+
+@dataclass
+class Options:
+    """Knobs of the LapStyle method."""
+    size: int = 512
+    strength: float = 1.0
+    draft_size: int = 256
+    style_size: int = 512
+    style_scale: float = 1.0
+    precision: str = "bf16"
+    seed: int = 0
+    weights_dir: str | None = None
+
+    def check(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise BrushworkError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.precision not in ("bf16", "fp32"):
+            raise BrushworkError(f"unknown precision {self.precision!r}; choose bf16 or fp32")
+        if self.size < 16 or self.draft_size < 32:
+            raise BrushworkError("size must be at least 16 px and draft_size at least 32 px")
+        if self.style_scale <= 0:
+            raise BrushworkError(f"style scale must be positive, got {self.style_scale}")
+
+
+@lru_cache(maxsize=4)
+def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
+    """(DraftNet, [RevisionNet, ...]) from lapstyle_draft.safetensors and lapstyle_rev{1,2,...}.safetensors."""
+    from safetensors.torch import load_file
+
+    folder = Path(weights_dir) if weights_dir else MODELS
+    draft_path = folder / "lapstyle_draft.safetensors"
+    if not draft_path.is_file():
+        raise BrushworkError(f"LapStyle weights missing: {draft_path}")
+
+    def load(net, path):
+        net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+        return net.to(dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
+
+    revs = []
+    k = 1
+    while (folder / f"lapstyle_rev{k}.safetensors").is_file():
+        revs.append(load(RevisionNet(), folder / f"lapstyle_rev{k}.safetensors"))
+        k += 1
+    if not revs:
+        raise BrushworkError(f"LapStyle revision weights missing in {folder}")
+    return load(DraftNet(), draft_path), revs
+
+
+def _feats(enc, x: torch.Tensor, taps) -> dict:
+    return {k: v.float() for k, v in enc(x.contiguous(memory_format=torch.channels_last), taps).items()}
+
+
+def style_features(enc, style: torch.Tensor, opts: Options, cache: dict | None, key) -> dict:
+    """Per-layer (mean, std) of the style at the draft layers, plus its revision code (cached per style)."""
+    side = max(32, round(opts.style_size * opts.style_scale))
+    ck = ("lapstyle", key, side, opts.precision)
+    if cache is not None and ck in cache:
+        return cache[ck]
+    with torch.no_grad():
+        f = _feats(enc, resize_long_side(style, side), STYLE_TAPS)
+    out = {k: mean_std(f[k]) for k in DRAFT_LAYERS}
+    out["code"] = style_code(f)
+    if cache is not None:
+        cache[ck] = out
+    return out
+
+
+def _transfer(feat, stats, weights, masks, strength):
+    """AdaIN at one layer: blended over styles by weight, or per region from masks; mixed with strength."""
+    import torch.nn.functional as F
+
+    if masks:
+        ms = [F.interpolate(m, size=feat.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
+        total = sum(ms) + 1e-6
+        out = sum((m / total) * ((feat - cm) / cs * ss + sm)
+                  for (sm, ss), m in zip(stats, ms) for cm, cs in [masked_mean_std(feat, m)])
+    else:
+        cm, cs = mean_std(feat)
+        out = sum(w * ((feat - cm) / cs * ss + sm) for (sm, ss), w in zip(stats, weights))
+    return strength * out + (1 - strength) * feat
+
+
+def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
+            options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
+            callback=None) -> torch.Tensor:
+    """Stylize (1, 3, H, W) content at its own size with one or more styles; returns (1, 3, H, W)."""
+    import torch.nn.functional as F
+
+    opts = options or Options()
+    dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
+    weights = style_weights or [1.0] * len(styles)
+    weights = [w / sum(weights) for w in weights]
+    keys = style_keys or [id(s) for s in styles]
+    enc = shared_encoder("max", "zeros", dtype)
+    draft, revs = load_nets(opts.weights_dir, dtype)
+    sfs = [style_features(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
+    h, w = content.shape[-2:]
+    levels = max(0, math.ceil(math.log2(max(h, w) / opts.draft_size) - 1e-9))
+    pyr = pyramid.split(content, levels)
+    small = pyr[-1]
+    ph, pw = (-small.shape[-2]) % 8, (-small.shape[-1]) % 8
+    padded = F.pad(small, (0, pw, 0, ph), mode="reflect" if min(small.shape[-2:]) > 8 else "replicate")
+    code = sum(wt * sf["code"] for sf, wt in zip(sfs, weights))
+    with torch.no_grad():
+        cf = _feats(enc, padded, DRAFT_LAYERS)
+        t = {k: _transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength).to(dtype).contiguous(
+            memory_format=torch.channels_last) for k in DRAFT_LAYERS}
+        out = draft(t, padded.shape[-2:]).float()[..., : small.shape[-2], : small.shape[-1]]
+        for i, band in enumerate(reversed(pyr[:-1])):
+            rev = revs[min(i, len(revs) - 1)]
+            up = pyramid.up(out, band.shape[-2:])
+            res = rev(band.to(dtype).contiguous(memory_format=torch.channels_last),
+                      up.to(dtype).contiguous(memory_format=torch.channels_last), code.to(dtype)).float()
+            out = up + opts.strength * res + (1 - opts.strength) * band
+            if callback:
+                callback(out, i, 0)
+    return out.clamp(0, 1)

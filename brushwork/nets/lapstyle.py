@@ -1,0 +1,95 @@
+"""LapStyle (Lin et al., CVPR 2021), made arbitrary-style: a Drafting network and Revision networks.
+
+DraftNet: AdaIN at relu2_1, relu3_1 and relu4_1 of the content, decoded with skip connections (the paper's
+design), at low resolution. RevisionNet: a ~0.2 M parameter residual net that sees one Laplacian band of
+the content and the upsampled stylized image of the level below, and adds local detail; a FiLM layer
+conditions it on the style's shallow statistics so one network serves every style.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .adain import mean_std
+
+DRAFT_LAYERS = ("relu2_1", "relu3_1", "relu4_1")
+CODE_LAYERS = ("relu1_1", "relu2_1")
+CODE_DIM = 2 * (64 + 128)
+
+
+def conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.body = nn.Sequential(conv(dim, dim), nn.ReLU(inplace=True), conv(dim, dim))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def adain_stats(feat: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
+    c_mean, c_std = mean_std(feat)
+    return ((feat.float() - c_mean) / c_std * style_std + style_mean).to(feat.dtype)
+
+
+class DraftNet(nn.Module):
+    """Decoder from AdaIN-ed relu4_1 with AdaIN-ed relu3_1 / relu2_1 skips; input features are already AdaIN-ed."""
+
+    def __init__(self):
+        super().__init__()
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        self.res41 = ResBlock(512)
+        self.conv41 = nn.Sequential(conv(512, 256), relu())
+        self.res31 = ResBlock(256)
+        self.conv31 = nn.Sequential(conv(256, 128), relu())
+        self.conv21 = nn.Sequential(conv(128, 128), relu(), conv(128, 64), relu())
+        self.conv11 = nn.Sequential(conv(64, 64), relu(), conv(64, 3))
+
+    @staticmethod
+    def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=like.shape[-2:], mode="nearest")
+
+    def forward(self, t: dict[str, torch.Tensor], out_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """t: AdaIN-ed features {relu2_1, relu3_1, relu4_1}; returns RGB at 2x relu2_1's size (or out_size)."""
+        x = self.conv41(self.res41(t["relu4_1"]))
+        x = self.conv31(self.res31(self._up(x, t["relu3_1"]) + t["relu3_1"]))
+        x = self.conv21(self._up(x, t["relu2_1"]) + t["relu2_1"])
+        size = out_size or (2 * x.shape[-2], 2 * x.shape[-1])
+        return self.conv11(F.interpolate(x, size=size, mode="nearest"))
+
+
+def style_code(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(N, CODE_DIM) summary of a style: channel mean and log-std at relu1_1 and relu2_1."""
+    parts = []
+    for name in CODE_LAYERS:
+        m, s = mean_std(feats[name])
+        parts += [m.flatten(1) / 50.0, s.flatten(1).log()]
+    return torch.cat(parts, 1)
+
+
+class RevisionNet(nn.Module):
+    """Residual detail for one pyramid level: f(band, upsampled coarse result, style code) -> RGB residual."""
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        self.down = nn.Sequential(conv(6, width), relu(), conv(width, width, stride=2), relu())
+        self.film = nn.Linear(CODE_DIM, 2 * width)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.res = ResBlock(width)
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv(width, width), relu(),
+                                conv(width, 3))
+
+    def forward(self, band: torch.Tensor, coarse_up: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        h, w = band.shape[-2:]
+        x = torch.cat([band, coarse_up], 1)
+        x = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate")
+        x = self.down(x)
+        gamma, beta = self.film(code.to(x.dtype)).chunk(2, 1)
+        x = self.res(x * (1 + gamma[..., None, None]) + beta[..., None, None])
+        return self.up(x)[..., :h, :w]

@@ -1,0 +1,163 @@
+"""LapStyle training tasks: the Drafting network (low resolution), then Revision networks level by level.
+
+Losses as in Lin et al. 2021: normalised content loss (relu4_1, relu5_1), mean/std style loss (relu1_1 ...
+relu5_1, relative to the style's magnitude), relaxed EMD (relu3_1, relu4_1), self-similarity content loss
+(relu3_1, relu4_1); an identity loss for drafting; a patch discriminator (LSGAN) for revision.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import losses as L
+from .. import pyramid
+from ..nets.adain import mean_std
+from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, adain_stats, style_code
+from .loop import Task
+
+TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def relative_meanstd_loss(feats: dict, style_feats: dict) -> torch.Tensor:
+    """Mean/std style loss per layer, divided by the style statistics' mean square (scale-free, ~1 at start)."""
+    total = 0.0
+    for k in TAPS:
+        m, s = mean_std(feats[k])
+        tm, ts = mean_std(style_feats[k])
+        total = total + (F.mse_loss(m, tm) + F.mse_loss(s, ts)) / (tm.pow(2).mean() + ts.pow(2).mean() + 1e-8)
+    return total
+
+
+def lapstyle_losses(out_feats: dict, content_feats: dict, style_feats: dict, w: dict) -> dict:
+    """The perceptual terms shared by drafting and revision, weighted by w."""
+    lc = L.normalised_content_loss(out_feats["relu4_1"], content_feats["relu4_1"]) + \
+        L.normalised_content_loss(out_feats["relu5_1"], content_feats["relu5_1"])
+    ls = relative_meanstd_loss(out_feats, style_feats)
+    lr = L.remd_loss(out_feats["relu3_1"], style_feats["relu3_1"]) + \
+        L.remd_loss(out_feats["relu4_1"], style_feats["relu4_1"])
+    lss = L.self_similarity_loss(out_feats["relu3_1"], content_feats["relu3_1"]) + \
+        L.self_similarity_loss(out_feats["relu4_1"], content_feats["relu4_1"])
+    total = w["content"] * lc + w["style"] * ls + w["remd"] * lr + w["selfsim"] * lss
+    return {"total": total, "content": lc, "style": ls, "remd": lr, "selfsim": lss}
+
+
+class _Base(Task):
+    def __init__(self, encoder, content_weight=1.0, style_weight=3.0, remd_weight=10.0, selfsim_weight=16.0):
+        self.encoder = encoder
+        self.fast = copy.deepcopy(encoder).to(torch.bfloat16) if encoder.conv1_1.weight.device.type == "cpu" \
+            else encoder
+        self.w = {"content": content_weight, "style": style_weight, "remd": remd_weight, "selfsim": selfsim_weight}
+
+    def features(self, x: torch.Tensor) -> dict:
+        """No-grad encoder features (bf16 copy on CPU), returned in fp32."""
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=self.fast is self.encoder):
+            return {k: v.float() for k, v in self.fast(x, TAPS).items()}
+
+    def draft(self, net: DraftNet, cf: dict, sf: dict, size) -> torch.Tensor:
+        t = {k: adain_stats(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
+        return net(t, size)
+
+
+class DraftTask(_Base):
+    """Train the Drafting network on (content, style) crops at low resolution."""
+    name = "lapstyle-draft"
+
+    def __init__(self, encoder, net: DraftNet | None = None, identity_weight: float = 50.0, **weights):
+        super().__init__(encoder, **weights)
+        self.net = net or DraftNet()
+        self.iw = identity_weight
+
+    def trainable(self):
+        return self.net
+
+    def losses(self, content, style):
+        cf, sf = self.features(content), self.features(style)
+        out = self.draft(self.net, cf, sf, content.shape[-2:])
+        terms = lapstyle_losses(self.encoder(out, TAPS), cf, sf, self.w)
+        if self.iw:
+            ident = self.net({k: cf[k] for k in DRAFT_LAYERS}, content.shape[-2:])
+            terms["identity"] = F.l1_loss(ident.float(), content.float())
+            terms["total"] = terms["total"] + self.iw * terms["identity"]
+        return terms
+
+    @torch.no_grad()
+    def render(self, content, style):
+        return self.draft(self.net, self.features(content), self.features(style), content.shape[-2:])
+
+
+class PatchDiscriminator(nn.Module):
+    """Scores overlapping patches as painting-like (style crops) or not."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(3, width, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            sn(nn.Conv2d(width, width * 2, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            sn(nn.Conv2d(width * 2, width * 4, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            sn(nn.Conv2d(width * 4, 1, 3, 1, 1)))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RevisionTask(_Base):
+    """Train one Revision network on top of a frozen draft (and frozen lower revision levels)."""
+    name = "lapstyle-revision"
+
+    def __init__(self, encoder, draft: DraftNet, lower: list[RevisionNet] | None = None, net: RevisionNet | None = None,
+                 adv_weight: float = 1.0, lr_d: float = 1e-4, **weights):
+        super().__init__(encoder, **weights)
+        self.draft_net = draft.eval().requires_grad_(False)
+        self.lower = [r.eval().requires_grad_(False) for r in (lower or [])]
+        self.net = net or RevisionNet()
+        self.disc = PatchDiscriminator()
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr_d, betas=(0.5, 0.999))
+        self.aw = adv_weight
+
+    def trainable(self):
+        return self.net
+
+    def extra_state(self) -> dict:
+        return {"disc": self.disc.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.disc.load_state_dict(state["disc"])
+        self.opt_d.load_state_dict(state["opt_d"])
+
+    def stylize(self, content, style, sf: dict | None = None) -> torch.Tensor:
+        """Draft at 1/2^(levels) of the crop, then frozen lower revisions, then the trained one."""
+        sf = sf or self.features(style)
+        code = style_code({k: sf[k] for k in CODE_LAYERS})
+        pyr = pyramid.split(content, len(self.lower) + 1)
+        small = pyr[-1]
+        with torch.no_grad():
+            out = self.draft(self.draft_net, self.features(small), sf, small.shape[-2:])
+            for rev, band in zip(self.lower, reversed(pyr[1:-1])):
+                up = pyramid.up(out, band.shape[-2:])
+                out = up + rev(band, up, code)
+        up = pyramid.up(out, pyr[0].shape[-2:])
+        return up + self.net(pyr[0], up, code)
+
+    def losses(self, content, style):
+        cf, sf = self.features(content), self.features(style)
+        out = self.stylize(content, style, sf)
+        # discriminator step (its own optimizer), then the generator's adversarial term
+        self.disc.to(out.device).train()
+        d_real, d_fake = self.disc(style), self.disc(out.detach())
+        loss_d = (d_real - 1).pow(2).mean() + d_fake.pow(2).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.float().backward()
+        self.opt_d.step()
+        terms = lapstyle_losses(self.encoder(out, TAPS), cf, sf, self.w)
+        terms["adv"] = (self.disc(out) - 1).pow(2).mean().float()
+        terms["disc"] = loss_d.detach().float()
+        terms["total"] = terms["total"] + self.aw * terms["adv"]
+        return terms
+
+    @torch.no_grad()
+    def render(self, content, style):
+        return self.stylize(content, style)
