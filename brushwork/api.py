@@ -14,10 +14,12 @@ import torch
 from PIL import Image
 
 from . import color, gallery
+from .brush import is_brush, load_brush
 from .errors import BrushworkError
 from .images import load_array, load_image, resize, resize_long_side, to_pil, to_tensor
 
-METHODS = {"optimize": "brushwork.methods.optimize", "adain": "brushwork.methods.adain"}
+METHODS = {"optimize": "brushwork.methods.optimize", "adain": "brushwork.methods.adain",
+           "lapstyle": "brushwork.methods.lapstyle"}
 DEFAULT_METHOD = "optimize"
 MAX_STYLE_SIDE = 2048  # style images are never needed larger than this
 
@@ -58,7 +60,7 @@ class Stylizer:
             memo = (str(p), p.stat().st_mtime_ns if p.exists() else 0)
             if memo in self._styles:
                 return self._styles[memo]
-        t = load_image(ref, allow_huge=allow_huge)
+        t = load_brush(ref).paintings[0] if is_brush(ref) else load_image(ref, allow_huge=allow_huge)
         if max(t.shape[-2:]) > MAX_STYLE_SIDE:
             t = resize_long_side(t, MAX_STYLE_SIDE)
         out = (t, _key(t))
@@ -96,6 +98,9 @@ class Stylizer:
         if masks is not None and len(masks) != len(styles):
             raise BrushworkError(f"{len(masks)} masks for {len(styles)} styles; give one mask per style")
         preserve_color = color.check_mode(preserve_color)
+        brushes = [str(gallery.resolve(s)) for s in styles if is_brush(gallery.resolve(s))]
+        if brushes and method == "lapstyle":
+            options.setdefault("brush", brushes[0])  # a learned style brings its fine-tuned networks
         opts = self.options(method, **options)
         content_t = load_image(gallery.resolve(content), allow_huge=allow_huge)
         content_t = resize_long_side(content_t, opts.size)

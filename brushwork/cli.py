@@ -49,7 +49,7 @@ def stylize(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (.png, .jpg, .tif, .webp)."),
     style_weights: Optional[str] = typer.Option(None, help="Blend weights, one per style, e.g. 0.7,0.3."),
     mask: Optional[List[str]] = typer.Option(None, "--mask", help="Region mask per style (white = that style)."),
-    method: Optional[str] = typer.Option(None, help="optimize or adain."),
+    method: Optional[str] = typer.Option(None, help="optimize, adain or lapstyle."),
     size: int = typer.Option(512, help="Long side of the output in pixels."),
     strength: Optional[float] = typer.Option(None, help="Style strength from 0 (photo) to 1 (all style)."),
     preserve_color: Optional[str] = typer.Option(None, help="Keep the photo's colours: luminance or histogram."),
@@ -188,6 +188,31 @@ from .evaluate_cli import evaluate_command, serve_command  # noqa: E402  (evalua
 
 app.command("evaluate")(evaluate_command)
 app.command("evaluate-serve")(serve_command)
+
+
+@app.command("learn-style")
+def learn_style(
+    paintings: List[Path] = typer.Argument(..., help="1 to 5 images of one style."),
+    output: Path = typer.Option(..., "--output", "-o", help="The .brush file to write."),
+    minutes: float = typer.Option(20.0, help="Time budget for fine-tuning."),
+    content_dir: Optional[Path] = typer.Option(None, "--content", help="Photos to train on (default: samples)."),
+    draft: bool = typer.Option(False, "--draft", help="Also fine-tune the Drafting network."),
+    overwrite: bool = typer.Option(False, help="Replace the output file if it exists."),
+    threads: int = typer.Option(0, help="CPU threads (0 = all)."),
+):
+    """Fine-tune LapStyle on one style; use the result anywhere a style is taken (--style NAME.brush)."""
+    from .brush import SUFFIX
+    from .training.learn_style import learn_style as run
+
+    if output.suffix != SUFFIX:
+        raise BrushworkError(f"{output}: a learned style file must end in {SUFFIX}")
+    if output.exists() and not overwrite:
+        raise BrushworkError(f"{output} already exists; pass --overwrite to replace it")
+    for p in paintings:
+        _check_input(str(p), "painting")
+    path = run([str(p) for p in paintings], output, minutes=minutes, content_dir=content_dir, tune_draft=draft,
+               threads=threads)
+    typer.echo(f"wrote {path}")
 
 
 def main() -> None:

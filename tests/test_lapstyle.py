@@ -74,3 +74,32 @@ def test_any_resolution_keeps_size_and_aspect(smoke_weights, eval_content, eval_
     style = load_image(eval_style[3], size=128)
     out = lapstyle.stylize(content, [style], options=lapstyle.Options(draft_size=64, weights_dir=str(smoke_weights)))
     assert out.shape == content.shape and torch.isfinite(out).all()
+
+
+def test_learn_style_writes_a_brush_that_round_trips(smoke_weights, tmp_path, eval_content, eval_style):
+    from brushwork.brush import load_brush
+    from brushwork.methods import lapstyle
+    from brushwork.training.learn_style import learn_style
+
+    out = learn_style([eval_style[0], eval_style[1]], tmp_path / "mine.brush", minutes=0.05, iters=3,
+                      weights_dir=str(smoke_weights), crop=64, batch=1, content_dir=EVAL_CONTENT)
+    brush = load_brush(out)
+    assert brush.name == "mine" and len(brush.paintings) == 2 and brush.meta["iterations"] >= 1
+    assert brush.revisions and brush.draft is None
+    content = load_image(eval_content[0], size=130)
+    res = lapstyle.stylize(content, brush.paintings[:1], options=lapstyle.Options(
+        draft_size=64, weights_dir=str(smoke_weights), brush=str(out)))
+    assert res.shape == content.shape
+    plain = lapstyle.stylize(content, brush.paintings[:1], options=lapstyle.Options(
+        draft_size=64, weights_dir=str(smoke_weights)))
+    assert (res - plain).abs().max() > 0  # the brush's fine-tuned revision network is the one used
+
+
+def test_brush_rejects_other_files(tmp_path):
+    from brushwork.brush import load_brush
+    from brushwork.errors import BrushworkError
+
+    bad = tmp_path / "x.brush"
+    bad.write_bytes(b"nope")
+    with pytest.raises(BrushworkError, match="brush"):
+        load_brush(bad)

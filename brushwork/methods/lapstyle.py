@@ -36,6 +36,7 @@ class Options:
     precision: str = "bf16"
     seed: int = 0
     weights_dir: str | None = None
+    brush: str | None = None
 
     def check(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -70,6 +71,23 @@ def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat1
     if not revs:
         raise BrushworkError(f"LapStyle revision weights missing in {folder}")
     return load(DraftNet(), draft_path), revs
+
+
+@lru_cache(maxsize=4)
+def brush_nets(path: str, weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
+    """(DraftNet, [RevisionNet, ...]) of a .brush file; networks it does not carry come from the base model."""
+    from ..brush import load_brush
+
+    brush = load_brush(path)
+    base_draft, base_revs = load_nets(weights_dir, dtype)
+
+    def build(net, state):
+        net.load_state_dict(state)
+        return net.to(dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
+
+    draft = build(DraftNet(), brush.draft) if brush.draft else base_draft
+    revs = [build(RevisionNet(), r) for r in brush.revisions] or base_revs
+    return draft, revs
 
 
 def _feats(enc, x: torch.Tensor, taps) -> dict:
@@ -118,7 +136,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     weights = [w / sum(weights) for w in weights]
     keys = style_keys or [id(s) for s in styles]
     enc = shared_encoder("max", "zeros", dtype)
-    draft, revs = load_nets(opts.weights_dir, dtype)
+    draft, revs = brush_nets(opts.brush, opts.weights_dir, dtype) if opts.brush else load_nets(opts.weights_dir, dtype)
     sfs = [style_features(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
     h, w = content.shape[-2:]
     levels = max(0, math.ceil(math.log2(max(h, w) / opts.draft_size) - 1e-9))

@@ -36,8 +36,8 @@ def _load_short_side(path: Path, short: int) -> np.ndarray:
 class CropDataset:
     """All images of a folder resized to `load_size` on the short side; `sample` draws random flipped crops."""
 
-    def __init__(self, folder: str | Path, load_size: int = 512, crop: int = 256, desc: str = "images"):
-        self.files = list_images(folder)
+    def __init__(self, folder: str | Path | list, load_size: int = 512, crop: int = 256, desc: str = "images"):
+        self.files = [Path(f) for f in folder] if isinstance(folder, list) else list_images(folder)
         self.crop = crop
         self.images = [torch.from_numpy(_load_short_side(p, load_size)).permute(2, 0, 1)
                        for p in tqdm(self.files, desc=f"loading {desc}", leave=False)]

@@ -36,6 +36,7 @@ class TrainConfig:
     sample_every: int = 500
     log_every: int = 10
     threads: int = 0
+    max_seconds: float = 0.0
     seed: int = 0
     device: str = "auto"
     options: dict = field(default_factory=dict)
@@ -185,7 +186,10 @@ class Trainer:
         bar = tqdm(total=cfg.iters, initial=self.iter, desc=f"train {cfg.model}" + (" (resumed)" if resumed else ""),
                    dynamic_ncols=True)
         try:
+            start_elapsed = self.elapsed
             while self.iter < cfg.iters and not self._stop:
+                if cfg.max_seconds and self.elapsed - start_elapsed >= cfg.max_seconds:
+                    break
                 t0 = time.perf_counter()
                 for g in self.opt.param_groups:
                     g["lr"] = self.lr_at(self.iter)
