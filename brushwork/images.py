@@ -125,7 +125,7 @@ def array_to_rgb(arr: np.ndarray) -> np.ndarray:
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """HxWx3 float array -> (1, 3, H, W) float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0).float()
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0).float().contiguous()
 
 
 def to_array(t: torch.Tensor) -> np.ndarray:

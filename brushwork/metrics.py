@@ -188,12 +188,25 @@ def _reset_hwm() -> bool:
         return False
 
 
+def _release_free_memory() -> None:
+    """Hand memory freed by earlier work back to the OS (glibc malloc_trim), so it can't hide this call's peak."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def measure(fn, *args, interval: float = 0.005, **kwargs):
     """Call fn(*args, **kwargs); return (its result, Cost).
 
     Peak memory is the highest RSS seen during the call minus the RSS before it: from the kernel's peak
     mark when it can be reset (exact), else from a background thread sampling RSS every `interval` s.
+    Freed heap memory is returned to the OS first; memory still held by caches (models, allocator pools)
+    is not counted, so this is the call's extra memory, not the process's total (see benchmarks/run.py).
     """
+    _release_free_memory()
     start_rss = _rss()
     exact = _reset_hwm() and _vm_hwm() is not None
     peak = [start_rss]

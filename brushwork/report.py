@@ -23,7 +23,8 @@ EXPLAIN = {
     "ssim": "structural similarity with the photo (scikit-image, RGB); 1 = identical structure",
     "color_swd": "sliced Wasserstein distance between result and style colours in CIE Lab (about Delta-E)",
     "seconds": "wall time of one stylization, after a warm-up run (models already loaded)",
-    "peak_rss_mb": "rise of resident memory during the run above where it started",
+    "peak_rss_mb": "extra resident memory the run needed at its peak (models already loaded are not counted; "
+                   "benchmarks/run.py measures whole-process peaks)",
 }
 
 CSS = """

@@ -86,7 +86,8 @@ def make_server(report_dir, port: int = 8000, host: str = "127.0.0.1") -> Thread
     """A server for report_dir (not yet serving; port 0 picks a free one: see server.server_address)."""
     report_dir = Path(report_dir).expanduser()
     if not (report_dir / "index.html").is_file():
-        raise BrushworkError(f"{report_dir} is not an evaluation report (no index.html); run `brushwork evaluate` first")
+        raise BrushworkError(f"{report_dir} is not an evaluation report (no index.html); "
+                             "run `brushwork evaluate` first")
     try:
         return ThreadingHTTPServer((host, port), partial(_Handler, directory=str(report_dir.resolve())))
     except OSError as exc:

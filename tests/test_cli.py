@@ -101,3 +101,23 @@ def test_weights_info_and_bad_import(tmp_path):
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"junk")
     assert_clean_error(run("weights", "import", junk), "SHA-256")
+
+
+def test_learn_style_refuses_bad_requests(tmp_path, eval_style):
+    assert_clean_error(run("learn-style", eval_style[0], "-o", tmp_path / "x.png"), ".brush")
+    taken = tmp_path / "x.brush"
+    taken.write_bytes(b"mine")
+    assert_clean_error(run("learn-style", eval_style[0], "-o", taken), "--overwrite")
+    assert taken.read_bytes() == b"mine"
+    assert_clean_error(run("learn-style", tmp_path / "nope.jpg", "-o", tmp_path / "y.brush"), "nope.jpg")
+
+
+def test_brush_file_works_as_a_style(tmp_path, eval_content, eval_style):
+    from brushwork.brush import Brush, save_brush
+    from brushwork.images import load_image
+
+    brush = save_brush(Brush("wave", [load_image(find(eval_style, "wave"), size=128)]), tmp_path / "wave.brush")
+    out = tmp_path / "o.png"
+    p = run("stylize", eval_content[0], "--style", brush, "--size", "48", "--iterations", "3", "-q", "-o", out)
+    assert p.returncode == 0, p.stderr
+    assert out.is_file()

@@ -121,3 +121,13 @@ def test_blend_weights_and_bad_options(st, eval_content, eval_style):
         st.stylize_tensor(eval_content[8], eval_style[0], strength=2.0, size=64)
     with pytest.raises(BrushworkError, match="no option"):
         st.stylize_tensor(eval_content[8], eval_style[0], bogus=1)
+
+
+def test_picture_already_at_the_requested_size(st, tmp_path, eval_content, eval_style):
+    """Regression: no resize happens, so tensors from the loader must already be contiguous."""
+    from brushwork.images import save_image
+
+    small = tmp_path / "small.png"
+    save_image(load_image(eval_content[0], size=64), small)
+    out = st.stylize_tensor(small, eval_style[0], size=64, iterations=3)
+    assert max(out.shape[-2:]) == 64

@@ -81,3 +81,14 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
         {"iterations": trainer.iter, "train_seconds": round(trainer.elapsed), "last": trainer.log[-1] if trainer.log else {}},
         indent=2))
     return path
+
+
+def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
+    """fp16 safetensors of a run's latest checkpoint (while it keeps training), with its numbers as metadata."""
+    from safetensors.torch import save_file
+
+    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in state["model"].items()}
+    save_file(tensors, str(out), metadata={"model": state["config"]["model"], "iterations": str(state["iter"]),
+                                           "train_seconds": f"{state['elapsed']:.0f}"})
+    return Path(out)

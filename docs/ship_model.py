@@ -1,0 +1,49 @@
+"""Ship a trained model: export fp16 weights from a run, record the SHA-256, render the eval grid, write the card.
+
+    python docs/ship_model.py adain runs/adain --command "brushwork train adain ..."
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+from brushwork.training.card import write_card
+from brushwork.training.run import export_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "brushwork" / "models"
+TITLES = {"adain": "AdaIN decoder (VGG16-HED relu4_1)"}
+
+
+def record_sha(name: str) -> None:
+    sums = MODELS / "SHA256SUMS"
+    lines = {ln.split()[1]: ln for ln in sums.read_text().splitlines() if ln.strip()} if sums.exists() else {}
+    lines[name] = f"{hashlib.sha256((MODELS / name).read_bytes()).hexdigest()}  {name}"
+    sums.write_text("\n".join(lines[k] for k in sorted(lines)) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("model")
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--command", required=True, help="the training command, for the card")
+    ap.add_argument("--grid-size", type=int, default=256)
+    ap.add_argument("--note", default="")
+    args = ap.parse_args()
+    weights = export_checkpoint(args.run_dir, MODELS / f"{args.model}.safetensors")
+    record_sha(weights.name)
+    grid = MODELS / f"{args.model}_eval_grid.jpg"
+    subprocess.run([sys.executable, str(ROOT / "docs" / "make_grid.py"), args.model, "--size", str(args.grid_size),
+                    "--work", f"/tmp/brushwork-grid-ship-{weights.stat().st_mtime_ns}", "-o", str(grid)], check=True)
+    extra = (f"## Eval-set results\n\nRows: the 10 eval photos; columns: 4 eval styles (top row), "
+             f"{args.grid_size} px, default options.\n\n![eval grid]({grid.name})\n\n{args.note}\n")
+    write_card(weights, args.run_dir, MODELS / f"{args.model}.md", TITLES.get(args.model, args.model),
+               args.command, extra)
+    print(f"shipped {weights}")
+
+
+if __name__ == "__main__":
+    main()
