@@ -1,6 +1,5 @@
 """The training pipeline on real images and the real encoder: smoke run, export, resume after a kill."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -11,13 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..encoder import shared_encoder
 from ..errors import BrushworkError
-from ..images import resize, resize_long_side
-from ..nets.adain import ADAIN_LAYER, Decoder, mean_std
+from ..images import resize_long_side
+from ..nets.adain import ADAIN_LAYER, Decoder, mean_std, transfer
 from ..tiling import run_tiled
+from .common import blend_weights, cached, pad_to_multiple
 
 WEIGHTS = "adain.safetensors"
 
@@ -73,39 +73,12 @@ def _decode(dec, t: torch.Tensor) -> torch.Tensor:
 def style_stats(enc, style: torch.Tensor, opts: Options, cache: dict | None, key) -> tuple[torch.Tensor, torch.Tensor]:
     """relu4_1 channel mean/std of a style image at style_size * style_scale (cached per style key)."""
     side = max(32, round(opts.style_size * opts.style_scale))
-    ck = ("adain", key, side, opts.precision)
-    if cache is not None and ck in cache:
-        return cache[ck]
-    with torch.no_grad():
-        stats = mean_std(_encode(enc, resize_long_side(style, side)))
-    if cache is not None:
-        cache[ck] = stats
-    return stats
 
+    def compute():
+        with torch.no_grad():
+            return mean_std(_encode(enc, resize_long_side(style, side)))
 
-def masked_mean_std(feat: torch.Tensor, mask: torch.Tensor):
-    """Channel mean/std of features inside a soft mask (1, 1, h, w)."""
-    w = mask / (mask.sum() + 1e-8)
-    mean = (feat * w).sum((2, 3), keepdim=True)
-    var = ((feat - mean) ** 2 * w).sum((2, 3), keepdim=True)
-    return mean, (var + 1e-5).sqrt()
-
-
-def transfer(feat: torch.Tensor, stats: list, weights: list[float], masks: list[torch.Tensor] | None,
-             strength: float) -> torch.Tensor:
-    """AdaIN target features: blended by weight over styles, or per region when masks are given."""
-    if masks:
-        ms = [F.interpolate(m, size=feat.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
-        total = sum(ms) + 1e-6
-        out = torch.zeros_like(feat)
-        for (sm, ss), m in zip(stats, ms):
-            cm, cs = masked_mean_std(feat, m)
-            out = out + (m / total) * ((feat - cm) / cs * ss + sm)
-    else:
-        cm, cs = mean_std(feat)
-        normed = (feat - cm) / cs
-        out = sum(w * (normed * ss + sm) for (sm, ss), w in zip(stats, weights))
-    return strength * out + (1.0 - strength) * feat
+    return cached(cache, ("adain", key, side, opts.precision), compute)
 
 
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
@@ -114,16 +87,12 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     """Stylize (1, 3, H, W) content with one or more styles; returns (1, 3, H, W) in [0, 1]."""
     opts = options or Options()
     dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
-    weights = style_weights or [1.0] * len(styles)
-    weights = [w / sum(weights) for w in weights]
-    keys = style_keys or [id(s) for s in styles]
+    weights, keys = blend_weights(styles, style_weights, style_keys)
     enc = shared_encoder("max", "zeros", dtype)
     dec = load_decoder(None, dtype)
     stats = [style_stats(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
     h, w = content.shape[-2:]
-    ph, pw = (-h) % 8, (-w) % 8
-    x = F.pad(content, (0, pw, 0, ph), mode="reflect") if (ph or pw) and min(h, w) > 8 else \
-        F.pad(content, (0, pw, 0, ph), mode="replicate")
+    x = pad_to_multiple(content, 8)
     with torch.no_grad():
         if x.shape[-2] * x.shape[-1] <= opts.tile_above:
             feat = _encode(enc, x)

@@ -17,9 +17,9 @@ from .. import pyramid
 from ..encoder import shared_encoder
 from ..errors import BrushworkError
 from ..images import resize_long_side
-from ..nets.adain import mean_std
+from ..nets.adain import mean_std, transfer
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
-from .adain import masked_mean_std
+from .common import blend_weights, cached, pad_to_multiple
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 STYLE_TAPS = tuple(dict.fromkeys(CODE_LAYERS + DRAFT_LAYERS))
@@ -97,44 +97,22 @@ def _feats(enc, x: torch.Tensor, taps) -> dict:
 def style_features(enc, style: torch.Tensor, opts: Options, cache: dict | None, key) -> dict:
     """Per-layer (mean, std) of the style at the draft layers, plus its revision code (cached per style)."""
     side = max(32, round(opts.style_size * opts.style_scale))
-    ck = ("lapstyle", key, side, opts.precision)
-    if cache is not None and ck in cache:
-        return cache[ck]
-    with torch.no_grad():
-        f = _feats(enc, resize_long_side(style, side), STYLE_TAPS)
-    out = {k: mean_std(f[k]) for k in DRAFT_LAYERS}
-    out["code"] = style_code(f)
-    if cache is not None:
-        cache[ck] = out
-    return out
 
+    def compute():
+        with torch.no_grad():
+            f = _feats(enc, resize_long_side(style, side), STYLE_TAPS)
+        return {**{k: mean_std(f[k]) for k in DRAFT_LAYERS}, "code": style_code(f)}
 
-def _transfer(feat, stats, weights, masks, strength):
-    """AdaIN at one layer: blended over styles by weight, or per region from masks; mixed with strength."""
-    import torch.nn.functional as F
-
-    if masks:
-        ms = [F.interpolate(m, size=feat.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
-        total = sum(ms) + 1e-6
-        out = sum((m / total) * ((feat - cm) / cs * ss + sm)
-                  for (sm, ss), m in zip(stats, ms) for cm, cs in [masked_mean_std(feat, m)])
-    else:
-        cm, cs = mean_std(feat)
-        out = sum(w * ((feat - cm) / cs * ss + sm) for (sm, ss), w in zip(stats, weights))
-    return strength * out + (1 - strength) * feat
+    return cached(cache, ("lapstyle", key, side, opts.precision), compute)
 
 
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
             options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
             callback=None) -> torch.Tensor:
     """Stylize (1, 3, H, W) content at its own size with one or more styles; returns (1, 3, H, W)."""
-    import torch.nn.functional as F
-
     opts = options or Options()
     dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
-    weights = style_weights or [1.0] * len(styles)
-    weights = [w / sum(weights) for w in weights]
-    keys = style_keys or [id(s) for s in styles]
+    weights, keys = blend_weights(styles, style_weights, style_keys)
     enc = shared_encoder("max", "zeros", dtype)
     draft, revs = brush_nets(opts.brush, opts.weights_dir, dtype) if opts.brush else load_nets(opts.weights_dir, dtype)
     sfs = [style_features(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
@@ -142,12 +120,11 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     levels = max(0, math.ceil(math.log2(max(h, w) / opts.draft_size) - 1e-9))
     pyr = pyramid.split(content, levels)
     small = pyr[-1]
-    ph, pw = (-small.shape[-2]) % 8, (-small.shape[-1]) % 8
-    padded = F.pad(small, (0, pw, 0, ph), mode="reflect" if min(small.shape[-2:]) > 8 else "replicate")
+    padded = pad_to_multiple(small, 8)
     code = sum(wt * sf["code"] for sf, wt in zip(sfs, weights))
     with torch.no_grad():
         cf = _feats(enc, padded, DRAFT_LAYERS)
-        t = {k: _transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength).to(dtype).contiguous(
+        t = {k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength).to(dtype).contiguous(
             memory_format=torch.channels_last) for k in DRAFT_LAYERS}
         out = draft(t, padded.shape[-2:]).float()[..., : small.shape[-2], : small.shape[-1]]
         for i, band in enumerate(reversed(pyr[:-1])):

@@ -16,6 +16,7 @@ from .. import losses as L
 from ..encoder import shared_encoder
 from ..errors import BrushworkError
 from ..images import fit_size, resize, resize_long_side
+from .common import blend_weights, cached
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_LOSSES = ("gram", "meanstd", "wasserstein")
@@ -88,23 +89,19 @@ def iteration_schedule(sizes: list[int], optimizer: str, iterations: int | None)
 
 def _style_targets(enc, styles, opts, long_side, cache, keys):
     """Per style, per layer, the target statistic at this scale (cached by style key and size)."""
-    out = []
-    for style, key in zip(styles, keys):
-        ck = ("optimize", key, round(long_side * opts.style_scale), opts.style_loss, opts.pool, opts.precision,
-              tuple(opts.style_layers))
-        if cache is None or ck not in cache:
-            s = resize_long_side(style, max(16, round(long_side * opts.style_scale)))
-            with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
-                feats = enc(s, opts.style_layers)
-            stats = {k: L.style_stats(opts.style_loss, v) for k, v in feats.items()}
-            if opts.style_loss == "wasserstein":
-                stats = {k: (m, c, L._sqrtm_psd(c)) for k, (m, c) in stats.items()}
-            if cache is None:
-                out.append(stats)
-                continue
-            cache[ck] = stats
-        out.append(cache[ck])
-    return out
+    side = max(16, round(long_side * opts.style_scale))
+
+    def compute(style):
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
+            feats = enc(resize_long_side(style, side), opts.style_layers)
+        stats = {k: L.style_stats(opts.style_loss, v) for k, v in feats.items()}
+        if opts.style_loss == "wasserstein":
+            stats = {k: (m, c, L._sqrtm_psd(c)) for k, (m, c) in stats.items()}
+        return stats
+
+    return [cached(cache, ("optimize", key, side, opts.style_loss, opts.pool, opts.padding, opts.precision,
+                           tuple(opts.style_layers)), lambda s=style: compute(s))
+            for style, key in zip(styles, keys)]
 
 
 def _init_image(opts: Options, content: torch.Tensor, styles, gen: torch.Generator) -> torch.Tensor:
@@ -128,10 +125,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
     """
     opts = options or Options()
     opts.check()
-    weights = style_weights or [1.0] * len(styles)
-    total_w = sum(weights)
-    weights = [w / total_w for w in weights]
-    keys = style_keys or [id(s) for s in styles]
+    weights, keys = blend_weights(styles, style_weights, style_keys)
     cw, sw = opts.weights()
     enc = shared_encoder(opts.pool, opts.padding)
     gen = torch.Generator().manual_seed(opts.seed)

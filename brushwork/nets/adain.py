@@ -1,5 +1,6 @@
 """AdaIN (Huang & Belongie 2017): re-normalise content features to the style's channel mean/std, then decode."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ADAIN_LAYER = "relu4_1"
@@ -16,6 +17,31 @@ def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tens
     """Content features with their channel statistics replaced by the style's."""
     c_mean, c_std = mean_std(content)
     return ((content.float() - c_mean) / c_std * style_std + style_mean).to(content.dtype)
+
+
+def masked_mean_std(feat: torch.Tensor, mask: torch.Tensor):
+    """Channel mean/std of features inside a soft mask (1, 1, h, w)."""
+    w = mask / (mask.sum() + 1e-8)
+    mean = (feat * w).sum((2, 3), keepdim=True)
+    var = ((feat - mean) ** 2 * w).sum((2, 3), keepdim=True)
+    return mean, (var + 1e-5).sqrt()
+
+
+def transfer(feat: torch.Tensor, stats: list, weights: list[float], masks: list[torch.Tensor] | None,
+             strength: float) -> torch.Tensor:
+    """AdaIN target features: blended by weight over styles, or per region when masks are given."""
+    if masks:
+        ms = [F.interpolate(m, size=feat.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
+        total = sum(ms) + 1e-6
+        out = torch.zeros_like(feat)
+        for (sm, ss), m in zip(stats, ms):
+            cm, cs = masked_mean_std(feat, m)
+            out = out + (m / total) * ((feat - cm) / cs * ss + sm)
+    else:
+        cm, cs = mean_std(feat)
+        normed = (feat - cm) / cs
+        out = sum(w * (normed * ss + sm) for (sm, ss), w in zip(stats, weights))
+    return strength * out + (1.0 - strength) * feat
 
 
 def _block(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:
