@@ -1,10 +1,7 @@
 """Helpers shared by the benchmark scripts: per-config subprocesses, machine description, BENCHMARKS.md sections."""
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import re
 import resource
 import subprocess
@@ -15,20 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> str:
-    """CPU model, cores, memory, torch version and date, in one line."""
-    import torch
+    """One line describing this machine and software (see brushwork.machine)."""
+    from brushwork.machine import describe, machine_info
 
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, {datetime.date.today().isoformat()}")
+    return describe(machine_info())
 
 
 def peak_rss_mib() -> float:

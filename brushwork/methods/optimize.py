@@ -45,7 +45,7 @@ class Options:
     seed: int = 0
     precision: str = "bf16"
     pool: str = "avg"
-    padding: str = "zeros"
+    padding: str = "reflect"
     lr: float = 0.02
 
     def check(self) -> None:
@@ -83,7 +83,7 @@ def iteration_schedule(sizes: list[int], optimizer: str, iterations: int | None)
 
     Each finer scale starts from the upsampled previous result, so it only has to add detail.
     """
-    base = iterations or (80 if optimizer == "lbfgs" else 150)
+    base = iterations or (50 if optimizer == "lbfgs" else 120)
     return [base] + [max(6, round(base * 0.3 ** k)) for k in range(1, len(sizes))]
 
 
