@@ -38,19 +38,24 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         return child(int(args.child[0]), args.child[1])
-    rows = []
+    store = Path(__file__).with_name("optimize_results.json")
+    results = json.loads(store.read_text()) if store.exists() else {}
     for size in [int(s) for s in args.sizes.split(",")]:
         for prec in args.precisions.split(","):
             r = run_child(Path(__file__), [str(size), prec])
+            r["machine"] = machine()
             print(r, flush=True)
-            rows.append(r)
+            results[f"{size}-{prec}"] = r
+            store.write_text(json.dumps(results, indent=1))
+    rows = sorted(results.values(), key=lambda r: (r.get("size", 0), r.get("precision", "")))
     lines = ["## optimize (Gatys, default settings: L-BFGS, multi-scale from 256 px)", "",
-             f"Machine: {machine()}. Content `sample:tubingen`, style `starry-night`, one run each, "
-             "wall time of `Stylizer.stylize_tensor` (encoder already loaded).", "",
-             "| size | precision | time (s) | peak RSS (MiB) |", "| --- | --- | --- | --- |"]
+             "Content `sample:tubingen`, style `starry-night`, one run each, wall time of "
+             "`Stylizer.stylize_tensor` (encoder already loaded). Each row keeps the machine it was measured on "
+             "(results accumulate in `benchmarks/optimize_results.json`).", "",
+             "| size | precision | time (s) | peak RSS (MiB) | machine |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r.get('size')} | {r.get('precision')} | {r.get('seconds', r.get('error'))} | "
-                     f"{r.get('peak_rss_mib', '')} |")
+                     f"{r.get('peak_rss_mib', '')} | {r.get('machine', '')} |")
     write_section("optimize", "\n".join(lines))
 
 

@@ -40,17 +40,31 @@ class VGG16Encoder(nn.Module):
         """RGB in [0, 1] -> BGR 0-255 minus the Caffe mean."""
         return rgb.flip(1) * 255.0 - self.mean.to(rgb.dtype)
 
-    def forward(self, rgb: torch.Tensor, taps=("relu4_1",)) -> dict[str, torch.Tensor]:
+    def forward(self, rgb: torch.Tensor, taps=("relu4_1",), checkpoint_first: bool = False) -> dict[str, torch.Tensor]:
+        """Requested taps; checkpoint_first recomputes block 1 during backward instead of storing it (saves GBs
+        when optimizing pixels of very large images)."""
         taps = [taps] if isinstance(taps, str) else list(taps)
         last = max(LAYER_NAMES.index(t) for t in taps)
         x = self.preprocess(rgb.float()).to(self.conv1_1.weight.dtype)  # preprocess in fp32, then the net's dtype
         out = {}
-        i = 0
+        start = 0
+        if checkpoint_first and last >= 2 and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            r11, x = checkpoint(self._block1, x, use_reentrant=False)
+            if "relu1_1" in taps:
+                out["relu1_1"] = r11
+            if "relu1_2" in taps:
+                out["relu1_2"] = x
+            start = 1
+        i = 0 if start == 0 else len(BLOCKS[0])
         for b, block in enumerate(BLOCKS):
+            if b < start:
+                continue
             if b > 0:
                 x = (F.max_pool2d if self.pool == "max" else F.avg_pool2d)(x, 2, 2, ceil_mode=True)
             for k in range(len(block)):
-                x = F.relu(getattr(self, f"conv{b + 1}_{k + 1}")(x))
+                x = F.relu(getattr(self, f"conv{b + 1}_{k + 1}")(x), inplace=True)  # conv keeps no output: safe
                 name = LAYER_NAMES[i]
                 if name in taps:
                     out[name] = x
@@ -58,6 +72,10 @@ class VGG16Encoder(nn.Module):
                     return out
                 i += 1
         return out
+
+    def _block1(self, x: torch.Tensor):
+        r11 = F.relu(self.conv1_1(x))
+        return r11, F.relu(self.conv1_2(r11))
 
 
 def load_encoder(pool: str = "max", padding_mode: str = "zeros", auto_fetch: bool = True) -> VGG16Encoder:

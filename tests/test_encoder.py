@@ -85,3 +85,16 @@ def test_import_rejects_wrong_files(tmp_path):
 def test_info_reports_installed():
     info = weights.info()
     assert info["installed"] and info["size_mb"] > 50
+
+
+def test_checkpointed_first_block_gives_the_same_gradients(encoder):
+    from brushwork import losses as L
+
+    x = torch.rand(1, 3, 48, 48, requires_grad=True)
+    grads = []
+    for cp in (False, True):
+        x.grad = None
+        feats = encoder(x, ("relu1_1", "relu2_1", "relu3_1"), checkpoint_first=cp)
+        sum(L.gram(v).sum() for v in feats.values()).backward()
+        grads.append(x.grad.clone())
+    assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-5)

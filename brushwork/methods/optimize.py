@@ -22,7 +22,8 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_LOSSES = ("gram", "meanstd", "wasserstein")
 INITS = ("content", "noise", "style-stats")
 OPTIMIZERS = ("lbfgs", "adam")
-STRENGTH_SCALE = 20.0  # style/content weight ratio at strength 0.5; tuned for a painterly default
+STRENGTH_SCALE = 20.0
+CHECKPOINT_PIXELS = 1_500_000  # above this, block 1 of the encoder is recomputed in backward (memory)  # style/content weight ratio at strength 0.5; tuned for a painterly default
 
 
 @dataclass
@@ -154,7 +155,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
 
         def loss_fn():
             with torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
-                feats = enc(x, taps)
+                feats = enc(x, taps, checkpoint_first=hw[0] * hw[1] > CHECKPOINT_PIXELS)
             lc = L.content_loss(feats[opts.content_layer], c_target)
             ls = 0.0
             for name in opts.style_layers:
