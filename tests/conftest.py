@@ -41,3 +41,24 @@ def encoder():
 
 def find(files, part):
     return next(f for f in files if part in f.name)
+
+
+def left_half_mask(like):
+    """A (1, 1, H, W) mask: 1 on the left half of `like`, 0 on the right."""
+    import torch
+
+    h, w = like.shape[-2:]
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., : w // 2] = 1
+    return mask
+
+
+def assert_halves_follow_styles(out, left_style, right_style):
+    """Each half's mean colour is nearer its own style's than the other style's (8 px margin at the seam)."""
+    from brushwork.images import load_image
+
+    w = out.shape[-1]
+    a, b = load_image(left_style).mean((0, 2, 3)), load_image(right_style).mean((0, 2, 3))
+    left, right = out[..., : w // 2 - 8].mean((0, 2, 3)), out[..., w // 2 + 8:].mean((0, 2, 3))
+    assert (left - a).norm() < (left - b).norm()
+    assert (right - b).norm() < (right - a).norm()
