@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import csv
+from functools import lru_cache
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
 
 
+@lru_cache(maxsize=None)
 def _table(folder: str, index: str) -> dict[str, dict]:
     with open(DATA / folder / index, newline="") as fh:
         return {row["name"]: row for row in csv.DictReader(fh, delimiter="\t")}

@@ -15,7 +15,7 @@ from brushwork.training.run import export_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "brushwork" / "models"
-TITLES = {"adain": "AdaIN decoder (VGG16-HED relu4_1)"}
+TITLES = {"adain": "Model card: AdaIN decoder (VGG16-HED relu4_1)"}
 
 
 def record_sha(name: str) -> None:

@@ -15,6 +15,7 @@ import torch
 from ..encoder import shared_encoder
 from ..errors import BrushworkError
 from ..images import resize_long_side
+from ..nets import for_inference, load_weights
 from ..nets.adain import ADAIN_LAYER, Decoder, mean_std, transfer
 from ..tiling import run_tiled
 from .common import blend_weights, cached, pad_to_multiple
@@ -48,16 +49,7 @@ class Options:
 @lru_cache(maxsize=2)
 def load_decoder(path: str | None = None, dtype: torch.dtype = torch.bfloat16) -> Decoder:
     """The shipped decoder (fp16 safetensors) in `dtype`, channels_last, eval mode."""
-    from safetensors.torch import load_file
-
-    path = path or str(Path(__file__).parent.parent / "models" / WEIGHTS)
-    try:
-        state = load_file(path)
-    except (FileNotFoundError, OSError) as exc:
-        raise BrushworkError(f"AdaIN weights missing or unreadable ({path}): {exc}") from None
-    dec = Decoder()
-    dec.load_state_dict({k: v.float() for k, v in state.items()})
-    return dec.to(dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
+    return for_inference(load_weights(Decoder(), path or Path(__file__).parent.parent / "models" / WEIGHTS), dtype)
 
 
 def _encode(enc, x: torch.Tensor) -> torch.Tensor:

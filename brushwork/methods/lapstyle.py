@@ -17,6 +17,7 @@ from .. import pyramid
 from ..encoder import shared_encoder
 from ..errors import BrushworkError
 from ..images import resize_long_side
+from ..nets import for_inference, load_weights
 from ..nets.adain import mean_std, transfer
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
 from .common import blend_weights, cached, pad_to_multiple
@@ -52,16 +53,13 @@ class Options:
 @lru_cache(maxsize=4)
 def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
     """(DraftNet, [RevisionNet, ...]) from lapstyle_draft.safetensors and lapstyle_rev{1,2,...}.safetensors."""
-    from safetensors.torch import load_file
-
     folder = Path(weights_dir) if weights_dir else MODELS
     draft_path = folder / "lapstyle_draft.safetensors"
     if not draft_path.is_file():
         raise BrushworkError(f"LapStyle weights missing: {draft_path}")
 
-    def load(net, path):
-        net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-        return net.to(dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
+    def load(net, source):
+        return for_inference(load_weights(net, source), dtype)
 
     revs = []
     k = 1
@@ -81,12 +79,8 @@ def brush_nets(path: str, weights_dir: str | None = None, dtype: torch.dtype = t
     brush = load_brush(path)
     base_draft, base_revs = load_nets(weights_dir, dtype)
 
-    def build(net, state):
-        net.load_state_dict(state)
-        return net.to(dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
-
-    draft = build(DraftNet(), brush.draft) if brush.draft else base_draft
-    revs = [build(RevisionNet(), r) for r in brush.revisions] or base_revs
+    draft = for_inference(load_weights(DraftNet(), brush.draft), dtype) if brush.draft else base_draft
+    revs = [for_inference(load_weights(RevisionNet(), r), dtype) for r in brush.revisions] or base_revs
     return draft, revs
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import BrushworkError
+from ..nets import load_weights
 from .data import CropDataset, list_images
 from .loop import TrainConfig, Trainer, pick_device
 
@@ -48,20 +49,10 @@ def build_task(cfg: TrainConfig, device):
         from .lapstyle import RevisionTask
 
         opts = dict(cfg.options)
-        draft = load_net(DraftNet(), opts.pop("draft"))
-        lower = [load_net(RevisionNet(), p) for p in opts.pop("lower", [])]
+        draft = load_weights(DraftNet(), opts.pop("draft"))
+        lower = [load_weights(RevisionNet(), p) for p in opts.pop("lower", [])]
         return RevisionTask(encoder, draft, lower, **opts)
     raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(MODELS)}")
-
-
-def load_net(net: torch.nn.Module, path: str) -> torch.nn.Module:
-    """Load fp16/fp32 safetensors weights into net (as fp32)."""
-    from safetensors.torch import load_file
-
-    if not Path(path).is_file():
-        raise BrushworkError(f"no such weights file: {path}")
-    net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-    return net
 
 
 def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, str] | None = None) -> Path:
@@ -71,7 +62,7 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
     device = pick_device(cfg.device)
     task = build_task(cfg, device)
     if init_from and not (Path(cfg.run_dir) / "checkpoint.pt").is_file():
-        load_net(task.trainable(), init_from)
+        load_weights(task.trainable(), init_from)
     content = CropDataset(cfg.content_dir, cfg.load_size, cfg.crop, desc="content")
     style = CropDataset(cfg.style_dir, cfg.load_size, cfg.crop, desc="styles")
     pairs = eval_pairs(*(eval_dir or (cfg.content_dir, cfg.style_dir)))
