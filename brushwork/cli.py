@@ -155,6 +155,8 @@ def train(
     iters: int = typer.Option(20000, help="Total iterations."),
     batch: int = typer.Option(8), crop: int = typer.Option(256), load_size: int = typer.Option(512),
     lr: float = typer.Option(1e-4), lr_decay: float = typer.Option(5e-5),
+    content_weight: Optional[float] = typer.Option(None, help="Content loss weight (adain: 0 with style 0 = "
+                                                               "reconstruction pretraining)."),
     style_weight: Optional[float] = typer.Option(None, help="Style loss weight."),
     identity_weight: Optional[float] = typer.Option(None, help="Identity (reconstruction) loss weight."),
     draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights."),
@@ -173,7 +175,7 @@ def train(
     from .training.loop import TrainConfig
     from .training.run import train as run_train
 
-    options = {k: v for k, v in {"style_weight": style_weight, "identity_weight": identity_weight,
+    options = {k: v for k, v in {"content_weight": content_weight, "style_weight": style_weight, "identity_weight": identity_weight,
                                  "draft": str(draft_weights) if draft_weights else None,
                                  "lower": [str(p) for p in lower_revision] if lower_revision else None}.items()
                if v is not None}

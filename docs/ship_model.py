@@ -15,7 +15,9 @@ from brushwork.training.run import export_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "brushwork" / "models"
-TITLES = {"adain": "Model card: AdaIN decoder (VGG16-HED relu4_1)"}
+TITLES = {"adain": "Model card: AdaIN decoder (VGG16-HED relu4_1)",
+          "lapstyle_draft": "Model card: LapStyle Drafting network (arbitrary style, VGG16-HED)",
+          "lapstyle_rev1": "Model card: LapStyle Revision network, level 1 (arbitrary style)"}
 
 
 def record_sha(name: str) -> None:
@@ -31,15 +33,19 @@ def main() -> None:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--command", required=True, help="the training command, for the card")
     ap.add_argument("--grid-size", type=int, default=256)
-    ap.add_argument("--note", default="")
+    ap.add_argument("--note", default="", help="Markdown appended to the card (a file path or the text)")
+    ap.add_argument("--method", help="method whose eval grid goes in the card (default: the model name; "
+                                     "lapstyle for its networks)")
     args = ap.parse_args()
     weights = export_checkpoint(args.run_dir, MODELS / f"{args.model}.safetensors")
     record_sha(weights.name)
     grid = MODELS / f"{args.model}_eval_grid.jpg"
-    subprocess.run([sys.executable, str(ROOT / "docs" / "make_grid.py"), args.model, "--size", str(args.grid_size),
+    method = args.method or ("lapstyle" if args.model.startswith("lapstyle") else args.model)
+    note = Path(args.note).read_text() if args.note and Path(args.note).is_file() else args.note
+    subprocess.run([sys.executable, str(ROOT / "docs" / "make_grid.py"), method, "--size", str(args.grid_size),
                     "--work", f"/tmp/brushwork-grid-ship-{weights.stat().st_mtime_ns}", "-o", str(grid)], check=True)
     extra = (f"## Eval-set results\n\nRows: the 10 eval photos; columns: 4 eval styles (top row), "
-             f"{args.grid_size} px, default options.\n\n![eval grid]({grid.name})\n\n{args.note}\n")
+             f"{args.grid_size} px, default options of `method=\"{method}\"`.\n\n![eval grid]({grid.name})\n\n{note}\n")
     write_card(weights, args.run_dir, MODELS / f"{args.model}.md", TITLES.get(args.model, args.model),
                args.command, extra)
     print(f"shipped {weights}")

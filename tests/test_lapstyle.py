@@ -103,3 +103,70 @@ def test_brush_rejects_other_files(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(BrushworkError, match="brush"):
         load_brush(bad)
+
+
+# --- the shipped networks (brushwork/models/lapstyle_*.safetensors) ---------------------------------------
+
+@pytest.fixture(scope="module")
+def lap():
+    import brushwork
+
+    return brushwork.Stylizer("lapstyle", progress=False)
+
+
+def test_shipped_networks_match_recorded_sha256():
+    import hashlib
+
+    from brushwork.methods.lapstyle import MODELS, load_nets
+
+    recorded = dict(line.split()[::-1] for line in (MODELS / "SHA256SUMS").read_text().splitlines() if line.strip())
+    for name in ("lapstyle_draft.safetensors", "lapstyle_rev1.safetensors"):
+        assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == recorded[name]
+    draft, revs = load_nets()
+    assert len(revs) >= 1 and all(sum(p.numel() for p in r.parameters()) < 300_000 for r in revs)
+
+
+def test_lapstyle_is_the_default_method(eval_content, eval_style):
+    import brushwork
+    from brushwork import api
+
+    assert api.DEFAULT_METHOD == "lapstyle"
+    a = brushwork.stylize(eval_content[0], eval_style[0], size=200)
+    b = brushwork.stylize(eval_content[0], eval_style[0], method="lapstyle", size=200)
+    assert a.size == b.size and a.tobytes() == b.tobytes()
+
+
+def test_resolution_ladder_adds_levels_and_keeps_aspect(lap, eval_content, eval_style):
+    """Above the draft size every doubling is one more revision level; each output keeps the photo's shape."""
+    for size in (128, 300, 700):
+        content = load_image(eval_content[3], size=size)
+        out = lap.stylize_tensor(eval_content[3], eval_style[1], size=size, draft_size=128)
+        assert out.shape == content.shape and torch.isfinite(out).all()
+
+
+def test_strength_zero_is_nearly_the_photo(lap, eval_content, eval_style):
+    content = load_image(eval_content[1], size=256)
+    out0 = lap.stylize_tensor(eval_content[1], eval_style[0], size=256, strength=0.0)
+    out1 = lap.stylize_tensor(eval_content[1], eval_style[0], size=256, strength=1.0)
+    d0, d1 = (out0 - content).abs().mean(), (out1 - content).abs().mean()
+    assert d0 < 0.1 and d0 < 0.5 * d1
+
+
+def test_blend_and_masks_follow_styles(lap, eval_content, eval_style):
+    from conftest import assert_halves_follow_styles, find, left_half_mask
+
+    blue, warm = find(eval_style, "starry"), find(eval_style, "impression")
+    left = left_half_mask(load_image(eval_content[5], size=192))
+    out = lap.stylize_tensor(eval_content[5], [blue, warm], masks=[left, 1 - left], size=192)
+    assert_halves_follow_styles(out, blue, warm)
+    mixed = lap.stylize_tensor(eval_content[5], [blue, warm], style_weights=[0.5, 0.5], size=192)
+    only_blue = lap.stylize_tensor(eval_content[5], [blue, warm], style_weights=[1, 0], size=192)
+    assert (mixed - only_blue).abs().mean() > 0.01
+
+
+def test_preserve_color_keeps_the_photos_colours(lap, eval_content, eval_style):
+    content = load_image(eval_content[7], size=192)
+    plain = lap.stylize_tensor(eval_content[7], eval_style[0], size=192)
+    kept = lap.stylize_tensor(eval_content[7], eval_style[0], size=192, preserve_color="luminance")
+    mean = lambda x: x.mean((0, 2, 3))  # noqa: E731
+    assert (mean(kept) - mean(content)).norm() < (mean(plain) - mean(content)).norm()

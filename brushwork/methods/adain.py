@@ -85,15 +85,20 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     stats = [style_stats(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
     h, w = content.shape[-2:]
     x = pad_to_multiple(content, 8)
+    whole = x.shape[-2] * x.shape[-1] <= opts.tile_above
     with torch.no_grad():
-        if x.shape[-2] * x.shape[-1] <= opts.tile_above:
-            feat = _encode(enc, x)
-            out = _decode(dec, transfer(feat, stats, weights, masks, opts.strength))
-        else:
-            feat = run_tiled(lambda tile: _encode(enc, tile), x, scale=1 / 8, tile=opts.tile, overlap=64,
-                             out_channels=512, progress=progress, desc="encode tiles")
-            t = transfer(feat, stats, weights, masks, opts.strength)
-            del feat
-            out = run_tiled(lambda tile: _decode(dec, tile), t, scale=8, tile=opts.tile // 8, overlap=8,
-                            out_channels=3, progress=progress, desc="decode tiles")
+        feat = _encode(enc, x) if whole else run_tiled(lambda tile: _encode(enc, tile), x, scale=1 / 8,
+                                                        tile=opts.tile, overlap=64, out_channels=512,
+                                                        progress=progress, desc="encode tiles")
+
+        def decode(t):
+            return _decode(dec, t) if whole else run_tiled(lambda tile: _decode(dec, tile), t, scale=8,
+                                                           tile=opts.tile // 8, overlap=8, out_channels=3,
+                                                           progress=progress, desc="decode tiles")
+
+        t = transfer(feat, stats, weights, masks, opts.strength)
+        # the detail the decoder cannot rebuild from relu4_1, returned in proportion: strength 0 = the photo
+        detail = (1 - opts.strength) * (x - decode(feat)) if opts.strength < 1 else 0.0
+        del feat  # bounded memory for huge images: only one 512-channel map at a time
+        out = decode(t) + detail
     return out[..., :h, :w].clamp(0, 1)

@@ -5,6 +5,9 @@ from torch import nn
 
 ADAIN_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+# Mean activation of each HED-VGG16 tap over photos and paintings (eval set, 256 px). Losses divide by it so
+# every layer weighs alike, as with the "normalised VGG" of Gatys and Huang; raw relu1_1 is ~15x relu5_1.
+FEATURE_SCALE = {"relu1_1": 17.1, "relu2_1": 16.4, "relu3_1": 9.5, "relu4_1": 5.0, "relu5_1": 1.1}
 
 
 def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +53,10 @@ def _block(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:
 
 
 class Decoder(nn.Module):
-    """Mirror of VGG16 up to relu4_1: reflection padding, nearest-neighbour upsampling, RGB out in ~[0, 1]."""
+    """Mirror of VGG16 up to relu4_1: reflection padding, nearest-neighbour upsampling, RGB out in ~[0, 1].
+
+    `stages` splits it at the 1/4 and 1/2 scales so LapStyle's DraftNet can add relu3_1 / relu2_1 skips.
+    """
 
     def __init__(self):
         super().__init__()
@@ -61,6 +67,10 @@ class Decoder(nn.Module):
             *_block(128, 128), *_block(128, 64), up(),
             *_block(64, 64), *_block(64, 3, relu=False),
         )
+
+    def stages(self) -> tuple[nn.Sequential, nn.Sequential, nn.Sequential]:
+        """(relu4_1 -> 1/4 scale, 256 ch), (-> 1/2 scale, 128 ch), (-> RGB)."""
+        return self.net[:4], self.net[4:14], self.net[14:]
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         return self.net(feat)

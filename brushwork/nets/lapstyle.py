@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adain import mean_std
+from .adain import Decoder, mean_std
 
 DRAFT_LAYERS = ("relu2_1", "relu3_1", "relu4_1")
 CODE_LAYERS = ("relu1_1", "relu2_1")
@@ -37,29 +37,33 @@ def adain_stats(feat: torch.Tensor, style_mean: torch.Tensor, style_std: torch.T
 
 
 class DraftNet(nn.Module):
-    """Decoder from AdaIN-ed relu4_1 with AdaIN-ed relu3_1 / relu2_1 skips; input features are already AdaIN-ed."""
+    """The AdaIN decoder with AdaIN-ed relu3_1 / relu2_1 features added as skips at its 1/4 and 1/2 scales.
+
+    The skips enter through 1x1 convs that start at zero, so a draft initialised from the AdaIN decoder
+    starts out as AdaIN and training teaches it what the skips add (the paper's design).
+    """
 
     def __init__(self):
         super().__init__()
-        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
-        self.res41 = ResBlock(512)
-        self.conv41 = nn.Sequential(conv(512, 256), relu())
-        self.res31 = ResBlock(256)
-        self.conv31 = nn.Sequential(conv(256, 128), relu())
-        self.conv21 = nn.Sequential(conv(128, 128), relu(), conv(128, 64), relu())
-        self.conv11 = nn.Sequential(conv(64, 64), relu(), conv(64, 3))
+        self.decoder = Decoder()
+        self.skip31, self.skip21 = nn.Conv2d(256, 256, 1), nn.Conv2d(128, 128, 1)
+        for m in (self.skip31, self.skip21):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
 
     @staticmethod
-    def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, size=like.shape[-2:], mode="nearest")
+    def _fit(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return x if x.shape[-2:] == like.shape[-2:] else F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
     def forward(self, t: dict[str, torch.Tensor], out_size: tuple[int, int] | None = None) -> torch.Tensor:
         """t: AdaIN-ed features {relu2_1, relu3_1, relu4_1}; returns RGB at 2x relu2_1's size (or out_size)."""
-        x = self.conv41(self.res41(t["relu4_1"]))
-        x = self.conv31(self.res31(self._up(x, t["relu3_1"]) + t["relu3_1"]))
-        x = self.conv21(self._up(x, t["relu2_1"]) + t["relu2_1"])
-        size = out_size or (2 * x.shape[-2], 2 * x.shape[-1])
-        return self.conv11(F.interpolate(x, size=size, mode="nearest"))
+        to4, to2, to1 = self.decoder.stages()
+        x = self._fit(to4(t["relu4_1"]), t["relu3_1"]) + self.skip31(t["relu3_1"])
+        x = self._fit(to2(x), t["relu2_1"]) + self.skip21(t["relu2_1"])
+        x = to1(x)
+        if out_size is not None and tuple(x.shape[-2:]) != tuple(out_size):
+            x = F.interpolate(x, size=tuple(out_size), mode="bilinear", align_corners=False)
+        return x
 
 
 def style_code(feats: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -72,7 +76,10 @@ def style_code(feats: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 class RevisionNet(nn.Module):
-    """Residual detail for one pyramid level: f(band, upsampled coarse result, style code) -> RGB residual."""
+    """Residual detail for one pyramid level: f(band, upsampled coarse result, style code) -> RGB residual.
+
+    The residual is the content's band plus a learned correction, so an untrained level adds the photo's own
+    detail and training turns it into strokes."""
 
     def __init__(self, width: int = 64):
         super().__init__()
@@ -84,6 +91,8 @@ class RevisionNet(nn.Module):
         self.res = ResBlock(width)
         self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv(width, width), relu(),
                                 conv(width, 3))
+        nn.init.zeros_(self.up[-1][-1].weight)  # starts as "add the content's band": the draft, sharpened
+        nn.init.zeros_(self.up[-1][-1].bias)
 
     def forward(self, band: torch.Tensor, coarse_up: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         h, w = band.shape[-2:]
@@ -92,4 +101,4 @@ class RevisionNet(nn.Module):
         x = self.down(x)
         gamma, beta = self.film(code.to(x.dtype)).chunk(2, 1)
         x = self.res(x * (1 + gamma[..., None, None]) + beta[..., None, None])
-        return self.up(x)[..., :h, :w]
+        return band + self.up(x)[..., :h, :w]

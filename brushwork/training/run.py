@@ -55,6 +55,18 @@ def build_task(cfg: TrainConfig, device):
     raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(MODELS)}")
 
 
+def init_weights(net: torch.nn.Module, path: str) -> torch.nn.Module:
+    """Start `net` from fp16 weights; a LapStyle draft may start from the AdaIN decoder (skips start at zero)."""
+    from safetensors.torch import load_file
+
+    from ..nets.lapstyle import DraftNet
+
+    state = load_file(path)
+    if isinstance(net, DraftNet) and all(k.startswith("net.") for k in state):
+        state = {**net.state_dict(), **{"decoder." + k: v for k, v in state.items()}}
+    return load_weights(net, state)
+
+
 def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, str] | None = None) -> Path:
     """Train (or resume) the model described by cfg; returns the fp16 export path."""
     if cfg.threads:
@@ -62,7 +74,7 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
     device = pick_device(cfg.device)
     task = build_task(cfg, device)
     if init_from and not (Path(cfg.run_dir) / "checkpoint.pt").is_file():
-        load_weights(task.trainable(), init_from)
+        init_weights(task.trainable(), init_from)
     content = CropDataset(cfg.content_dir, cfg.load_size, cfg.crop, desc="content")
     style = CropDataset(cfg.style_dir, cfg.load_size, cfg.crop, desc="styles")
     pairs = eval_pairs(*(eval_dir or (cfg.content_dir, cfg.style_dir)))
