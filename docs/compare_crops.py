@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 import brushwork
 from brushwork.images import load_image
@@ -42,7 +42,7 @@ def main() -> None:
     rows = []
     for content_part, style_part in PAIRS:
         content, style = pick(EVAL / "content", content_part), pick(EVAL / "style", style_part)
-        cells = [to_pil(load_image(style, size=c))]
+        cells = [ImageOps.fit(to_pil(load_image(style, size=2 * c)), (c, c))]
         for m in methods:
             out = to_pil(stylizers[m].stylize_tensor(content, style, size=args.size))
             x, y = (out.width - c) // 2, (out.height - c) // 2  # the same centre window for every method

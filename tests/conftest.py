@@ -62,3 +62,27 @@ def assert_halves_follow_styles(out, left_style, right_style):
     left, right = out[..., : w // 2 - 8].mean((0, 2, 3)), out[..., w // 2 + 8:].mean((0, 2, 3))
     assert (left - a).norm() < (left - b).norm()
     assert (right - b).norm() < (right - a).norm()
+
+
+def check_strength_zero_is_the_photo(st, content_file, style_file, size=256):
+    """strength 0 gives (nearly) the photo back, strength 1 clearly does not."""
+    from brushwork.images import load_image
+
+    content = load_image(content_file, size=size)
+    out0 = st.stylize_tensor(content_file, style_file, size=size, strength=0.0)
+    out1 = st.stylize_tensor(content_file, style_file, size=size, strength=1.0)
+    d0, d1 = (out0 - content).abs().mean(), (out1 - content).abs().mean()
+    assert d0 < 0.1 and d0 < 0.5 * d1
+
+
+def check_blend_and_masks(st, content_file, style_files, size):
+    """Masked halves follow their own style's colours; blend weights change the picture."""
+    from brushwork.images import load_image
+
+    blue, warm = find(style_files, "starry"), find(style_files, "impression")
+    left = left_half_mask(load_image(content_file, size=size))
+    out = st.stylize_tensor(content_file, [blue, warm], masks=[left, 1 - left], size=size)
+    assert_halves_follow_styles(out, blue, warm)
+    mixed = st.stylize_tensor(content_file, [blue, warm], style_weights=[0.5, 0.5], size=size)
+    only_blue = st.stylize_tensor(content_file, [blue, warm], style_weights=[1, 0], size=size)
+    assert (mixed - only_blue).abs().mean() > 0.01

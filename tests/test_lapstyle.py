@@ -9,7 +9,7 @@ from brushwork.images import load_image
 from brushwork.training.loop import TrainConfig
 from brushwork.training.run import train
 
-from conftest import EVAL_CONTENT, EVAL_STYLE
+from conftest import EVAL_CONTENT, EVAL_STYLE, check_blend_and_masks, check_strength_zero_is_the_photo
 
 
 @pytest.mark.parametrize("hw", [(64, 64), (101, 67), (333, 250)])
@@ -76,6 +76,20 @@ def test_any_resolution_keeps_size_and_aspect(smoke_weights, eval_content, eval_
     assert out.shape == content.shape and torch.isfinite(out).all()
 
 
+def test_revision_tiles_agree_with_whole_image(smoke_weights, eval_content, eval_style):
+    from dataclasses import replace
+
+    from brushwork.methods import lapstyle
+
+    content = load_image(eval_content[2], size=300)
+    style = load_image(eval_style[3], size=128)
+    opts = lapstyle.Options(draft_size=64, weights_dir=str(smoke_weights), precision="fp32")
+    whole = lapstyle.stylize(content, [style], options=opts)
+    tiled = lapstyle.stylize(content, [style], options=replace(opts, tile=128, tile_above=0))
+    assert tiled.shape == whole.shape
+    assert (tiled - whole).abs().max() < 1e-3
+
+
 def test_learn_style_writes_a_brush_that_round_trips(smoke_weights, tmp_path, eval_content, eval_style):
     from brushwork.brush import load_brush
     from brushwork.methods import lapstyle
@@ -126,16 +140,6 @@ def test_shipped_networks_match_recorded_sha256():
     assert len(revs) >= 1 and all(sum(p.numel() for p in r.parameters()) < 300_000 for r in revs)
 
 
-def test_lapstyle_is_the_default_method(eval_content, eval_style):
-    import brushwork
-    from brushwork import api
-
-    assert api.DEFAULT_METHOD == "lapstyle"
-    a = brushwork.stylize(eval_content[0], eval_style[0], size=200)
-    b = brushwork.stylize(eval_content[0], eval_style[0], method="lapstyle", size=200)
-    assert a.size == b.size and a.tobytes() == b.tobytes()
-
-
 def test_resolution_ladder_adds_levels_and_keeps_aspect(lap, eval_content, eval_style):
     """Above the draft size every doubling is one more revision level; each output keeps the photo's shape."""
     for size in (128, 300, 700):
@@ -145,23 +149,11 @@ def test_resolution_ladder_adds_levels_and_keeps_aspect(lap, eval_content, eval_
 
 
 def test_strength_zero_is_nearly_the_photo(lap, eval_content, eval_style):
-    content = load_image(eval_content[1], size=256)
-    out0 = lap.stylize_tensor(eval_content[1], eval_style[0], size=256, strength=0.0)
-    out1 = lap.stylize_tensor(eval_content[1], eval_style[0], size=256, strength=1.0)
-    d0, d1 = (out0 - content).abs().mean(), (out1 - content).abs().mean()
-    assert d0 < 0.1 and d0 < 0.5 * d1
+    check_strength_zero_is_the_photo(lap, eval_content[1], eval_style[0])
 
 
 def test_blend_and_masks_follow_styles(lap, eval_content, eval_style):
-    from conftest import assert_halves_follow_styles, find, left_half_mask
-
-    blue, warm = find(eval_style, "starry"), find(eval_style, "impression")
-    left = left_half_mask(load_image(eval_content[5], size=192))
-    out = lap.stylize_tensor(eval_content[5], [blue, warm], masks=[left, 1 - left], size=192)
-    assert_halves_follow_styles(out, blue, warm)
-    mixed = lap.stylize_tensor(eval_content[5], [blue, warm], style_weights=[0.5, 0.5], size=192)
-    only_blue = lap.stylize_tensor(eval_content[5], [blue, warm], style_weights=[1, 0], size=192)
-    assert (mixed - only_blue).abs().mean() > 0.01
+    check_blend_and_masks(lap, eval_content[5], eval_style, size=192)
 
 
 def test_preserve_color_keeps_the_photos_colours(lap, eval_content, eval_style):

@@ -65,3 +65,15 @@ def test_killed_run_resumes_from_checkpoint(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resumed" in done.stderr
     assert torch.load(ckpt, weights_only=False)["iter"] == stopped_at + 3
+
+
+def test_loss_plot_survives_terms_that_come_and_go(tmp_path):
+    """A run resumed with other loss weights logs other terms; the curve PNG still renders every term."""
+    from PIL import Image
+
+    from brushwork.training.loop import plot_losses
+
+    log = [{"iter": i, "time": i, "lr": 1e-4, "total": 3.0 / i, "identity": 0.1} for i in range(1, 6)]
+    log += [{"iter": i, "time": i, "lr": 1e-4, "total": 3.0 / i} for i in range(6, 9)]
+    plot_losses(log, tmp_path / "l.png")
+    assert Image.open(tmp_path / "l.png").size[0] > 400  # two panels

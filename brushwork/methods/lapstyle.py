@@ -20,6 +20,7 @@ from ..images import resize_long_side
 from ..nets import for_inference, load_weights
 from ..nets.adain import mean_std, transfer
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
+from ..tiling import run_tiled
 from .common import blend_weights, cached, pad_to_multiple
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -31,13 +32,15 @@ class Options:
     """Knobs of the LapStyle method."""
     size: int = 512
     strength: float = 1.0
-    draft_size: int = 256
-    style_size: int = 512
+    draft_size: int = 128  # the Drafting network's training resolution
+    style_size: int = 256  # styles were seen at about this size in training
     style_scale: float = 1.0
     precision: str = "bf16"
     seed: int = 0
     weights_dir: str | None = None
     brush: str | None = None
+    tile: int = 1024
+    tile_above: int = 2048 * 2048
 
     def check(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -100,6 +103,21 @@ def style_features(enc, style: torch.Tensor, opts: Options, cache: dict | None, 
     return cached(cache, ("lapstyle", key, side, opts.precision), compute)
 
 
+def revise(rev, band: torch.Tensor, up: torch.Tensor, code: torch.Tensor, opts: Options, progress: bool = False):
+    """One revision level; above opts.tile_above pixels in overlapping tiles (the net sees ~20 px around)."""
+    dtype = code.dtype
+
+    def run(x):
+        x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        return rev(x[:, :3], x[:, 3:], code).float()
+
+    x = torch.cat([band, up], 1)
+    if band.shape[-2] * band.shape[-1] <= opts.tile_above:
+        return run(x)
+    return run_tiled(run, x, scale=1, tile=opts.tile, overlap=32, out_channels=3, progress=progress,
+                     desc="revise tiles")
+
+
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
             options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
             callback=None) -> torch.Tensor:
@@ -118,14 +136,18 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     code = sum(wt * sf["code"] for sf, wt in zip(sfs, weights))
     with torch.no_grad():
         cf = _feats(enc, padded, DRAFT_LAYERS)
-        t = {k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength).to(dtype).contiguous(
-            memory_format=torch.channels_last) for k in DRAFT_LAYERS}
-        out = draft(t, padded.shape[-2:]).float()[..., : small.shape[-2], : small.shape[-1]]
+        def paint(strength):
+            t = {k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, strength).to(dtype).contiguous(
+                memory_format=torch.channels_last) for k in DRAFT_LAYERS}
+            return draft(t, padded.shape[-2:]).float()[..., : small.shape[-2], : small.shape[-1]]
+
+        out = paint(opts.strength)
+        if opts.strength < 1:  # give back what the draft loses of the photo, in proportion: strength 0 = the photo
+            out = out + (1 - opts.strength) * (small - paint(0.0))
         for i, band in enumerate(reversed(pyr[:-1])):
             rev = revs[min(i, len(revs) - 1)]
             up = pyramid.up(out, band.shape[-2:])
-            res = rev(band.to(dtype).contiguous(memory_format=torch.channels_last),
-                      up.to(dtype).contiguous(memory_format=torch.channels_last), code.to(dtype)).float()
+            res = revise(rev, band, up, code.to(dtype), opts, progress)
             out = up + opts.strength * res + (1 - opts.strength) * band
             if callback:
                 callback(out, i, 0)

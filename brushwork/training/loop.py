@@ -93,11 +93,10 @@ def plot_losses(log: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in log[0] if k not in ("iter", "time", "lr")]
+    keys = [k for k in dict.fromkeys(k for r in log for k in r) if k not in ("iter", "time", "lr")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
-    its = [r["iter"] for r in log]
-    for ax, k in zip(axes[0], keys):
-        vals = [r[k] for r in log]
+    for ax, k in zip(axes[0], keys):  # a term may come and go when a run resumes with other loss weights
+        its, vals = zip(*[(r["iter"], r[k]) for r in log if k in r])
         ax.plot(its, vals, alpha=0.3, color="tab:blue")
         w = max(1, len(vals) // 50)
         smooth = [sum(vals[max(0, i - w):i + 1]) / len(vals[max(0, i - w):i + 1]) for i in range(len(vals))]
