@@ -49,7 +49,7 @@ def stylize(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (.png, .jpg, .tif, .webp)."),
     style_weights: Optional[str] = typer.Option(None, help="Blend weights, one per style, e.g. 0.7,0.3."),
     mask: Optional[List[str]] = typer.Option(None, "--mask", help="Region mask per style (white = that style)."),
-    method: Optional[str] = typer.Option(None, help="lapstyle (default: fast, any size), adain, or optimize (slow, best quality)."),
+    method: Optional[str] = typer.Option(None, help="optimize (default: slow, best quality), lapstyle (fast, any size) or adain."),
     size: int = typer.Option(512, help="Long side of the output in pixels."),
     strength: Optional[float] = typer.Option(None, help="Style strength from 0 (photo) to 1 (all style)."),
     preserve_color: Optional[str] = typer.Option(None, help="Keep the photo's colours: luminance or histogram."),

@@ -39,8 +39,8 @@ def main() -> None:
     args = ap.parse_args()
     weights = export_checkpoint(args.run_dir, MODELS / f"{args.model}.safetensors")
     record_sha(weights.name)
-    grid = MODELS / f"{args.model}_eval_grid.jpg"
     method = args.method or ("lapstyle" if args.model.startswith("lapstyle") else args.model)
+    grid = MODELS / f"{method}_eval_grid.jpg"  # one per method: LapStyle's networks share theirs
     note = Path(args.note).read_text() if args.note and Path(args.note).is_file() else args.note
     subprocess.run([sys.executable, str(ROOT / "docs" / "make_grid.py"), method, "--size", str(args.grid_size),
                     "--work", f"/tmp/brushwork-grid-ship-{weights.stat().st_mtime_ns}", "-o", str(grid)], check=True)

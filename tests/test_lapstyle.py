@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from brushwork import pyramid
-from brushwork.nets.lapstyle import DRAFT_LAYERS, DraftNet, RevisionNet, adain_stats, style_code
-from brushwork.nets.adain import mean_std
+from brushwork.nets.lapstyle import DRAFT_LAYERS, DraftNet, RevisionNet, style_code
+from brushwork.nets.adain import adain, mean_std
 from brushwork.images import load_image
 from brushwork.training.loop import TrainConfig
 from brushwork.training.run import train
@@ -30,7 +30,7 @@ def test_draft_and_revision_shapes(encoder, eval_content, eval_style):
     c = load_image(eval_content[1], size=128)[..., :96, :128]
     s = load_image(eval_style[0], size=128)
     cf, sf = encoder(c, DRAFT_LAYERS + ("relu1_1",)), encoder(s, DRAFT_LAYERS + ("relu1_1",))
-    t = {k: adain_stats(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
+    t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
     out = DraftNet()(t, c.shape[-2:])
     assert out.shape == c.shape
     rev = RevisionNet()

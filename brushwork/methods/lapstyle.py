@@ -136,14 +136,13 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     code = sum(wt * sf["code"] for sf, wt in zip(sfs, weights))
     with torch.no_grad():
         cf = _feats(enc, padded, DRAFT_LAYERS)
-        def paint(strength):
-            t = {k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, strength).to(dtype).contiguous(
-                memory_format=torch.channels_last) for k in DRAFT_LAYERS}
+        def paint(t):
+            t = {k: v.to(dtype).contiguous(memory_format=torch.channels_last) for k, v in t.items()}
             return draft(t, padded.shape[-2:]).float()[..., : small.shape[-2], : small.shape[-1]]
 
-        out = paint(opts.strength)
+        out = paint({k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength) for k in DRAFT_LAYERS})
         if opts.strength < 1:  # give back what the draft loses of the photo, in proportion: strength 0 = the photo
-            out = out + (1 - opts.strength) * (small - paint(0.0))
+            out = out + (1 - opts.strength) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
         for i, band in enumerate(reversed(pyr[:-1])):
             rev = revs[min(i, len(revs) - 1)]
             up = pyramid.up(out, band.shape[-2:])

@@ -22,8 +22,8 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_LOSSES = ("gram", "meanstd", "wasserstein")
 INITS = ("content", "noise", "style-stats")
 OPTIMIZERS = ("lbfgs", "adam")
-STRENGTH_SCALE = 20.0
-CHECKPOINT_PIXELS = 1_500_000  # above this, block 1 of the encoder is recomputed in backward (memory)  # style/content weight ratio at strength 0.5; tuned for a painterly default
+STRENGTH_SCALE = 20.0  # style/content weight ratio at strength 0.5; tuned for a painterly default
+CHECKPOINT_PIXELS = 1_500_000  # above this, block 1 of the encoder is recomputed in backward (memory)
 
 
 @dataclass

@@ -31,11 +31,6 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
-def adain_stats(feat: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
-    c_mean, c_std = mean_std(feat)
-    return ((feat.float() - c_mean) / c_std * style_std + style_mean).to(feat.dtype)
-
-
 class DraftNet(nn.Module):
     """The AdaIN decoder with AdaIN-ed relu3_1 / relu2_1 features added as skips at its 1/4 and 1/2 scales.
 

@@ -14,8 +14,8 @@ from torch import nn
 
 from .. import losses as L
 from .. import pyramid
-from ..nets.adain import mean_std
-from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, adain_stats, style_code
+from ..nets.adain import adain, mean_std
+from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
 from .loop import Task
 
 TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -57,7 +57,7 @@ class _Base(Task):
             return {k: v.float() for k, v in self.fast(x, TAPS).items()}
 
     def draft(self, net: DraftNet, cf: dict, sf: dict, size) -> torch.Tensor:
-        t = {k: adain_stats(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
+        t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
         return net(t, size)
 
 
