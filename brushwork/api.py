@@ -20,7 +20,7 @@ from .images import load_array, load_image, resize, resize_long_side, to_pil, to
 
 METHODS = {"optimize": "brushwork.methods.optimize", "adain": "brushwork.methods.adain",
            "lapstyle": "brushwork.methods.lapstyle"}
-DEFAULT_METHOD = "optimize"
+DEFAULT_METHOD = "lapstyle"
 MAX_STYLE_SIDE = 2048  # style images are never needed larger than this
 
 

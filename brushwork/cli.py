@@ -49,7 +49,7 @@ def stylize(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (.png, .jpg, .tif, .webp)."),
     style_weights: Optional[str] = typer.Option(None, help="Blend weights, one per style, e.g. 0.7,0.3."),
     mask: Optional[List[str]] = typer.Option(None, "--mask", help="Region mask per style (white = that style)."),
-    method: Optional[str] = typer.Option(None, help="optimize (default: slow, best quality), lapstyle (fast, any size) or adain."),
+    method: Optional[str] = typer.Option(None, help="lapstyle (default: fast, any size), optimize (slow, Gatys) or adain."),
     size: int = typer.Option(512, help="Long side of the output in pixels."),
     strength: Optional[float] = typer.Option(None, help="Style strength from 0 (photo) to 1 (all style)."),
     preserve_color: Optional[str] = typer.Option(None, help="Keep the photo's colours: luminance or histogram."),
@@ -90,9 +90,13 @@ def stylize(
         images.check_writable(preview, overwrite=True)
     method = method or api.DEFAULT_METHOD
     options = {"size": size, "strength": strength, "style_scale": style_scale, "seed": seed, "precision": precision}
+    only_optimize = {"iterations": iterations, "optimizer": optimizer, "style_loss": style_loss, "init": init,
+                     "content_layer": content_layer, "tv_weight": tv_weight}
     if method == "optimize":
-        options.update(iterations=iterations, optimizer=optimizer, style_loss=style_loss, init=init,
-                       content_layer=content_layer, tv_weight=tv_weight)
+        options.update(only_optimize)
+    elif any(v is not None for v in only_optimize.values()):
+        given = ", ".join("--" + k.replace("_", "-") for k, v in only_optimize.items() if v is not None)
+        raise BrushworkError(f"{given} only apply to --method optimize (this run uses {method})")
     options = {k: v for k, v in options.items() if v is not None}
     callback = None
     if preview is not None:
@@ -161,6 +165,8 @@ def train(
     identity_weight: Optional[float] = typer.Option(None, help="Identity (reconstruction) loss weight."),
     draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights."),
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),
+    levels: Optional[int] = typer.Option(None, help="[lapstyle-revision] Apply the trained network this many "
+                                                     "times in a row (shared weights), as inference reuses it."),
     save_every: int = typer.Option(100), sample_every: int = typer.Option(250),
     threads: int = typer.Option(0, help="CPU threads (0 = all); use 1 for a background run."),
     device: str = typer.Option("auto"),
@@ -177,8 +183,11 @@ def train(
 
     options = {k: v for k, v in {"content_weight": content_weight, "style_weight": style_weight, "identity_weight": identity_weight,
                                  "draft": str(draft_weights) if draft_weights else None,
-                                 "lower": [str(p) for p in lower_revision] if lower_revision else None}.items()
+                                 "lower": [str(p) for p in lower_revision] if lower_revision else None,
+                                 "levels": levels}.items()
                if v is not None}
+    if levels is not None and levels < 1:
+        raise BrushworkError(f"--levels must be at least 1, got {levels}")
     if model == "lapstyle-revision" and "draft" not in options:
         raise BrushworkError("training a revision network needs --draft-weights (a trained lapstyle-draft)")
     cfg = TrainConfig(model=model, content_dir=str(content_dir), style_dir=str(style_dir), run_dir=str(run_dir),

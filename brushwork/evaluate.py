@@ -20,7 +20,7 @@ from . import gallery, metrics
 from .errors import BrushworkError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
-DEFAULT_METHODS = ("optimize", "adain")
+DEFAULT_METHODS = ("lapstyle", "adain", "optimize")
 DEFAULT_STYLES = ("starry-night", "the-scream", "great-wave")
 DEFAULT_TIMING_SIZES = (128, 256, 512)
 RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
@@ -39,16 +39,40 @@ class Item:
 
 # ---- inputs -------------------------------------------------------------------------------------------------
 
+def parse_value(text: str):
+    """An option value as typed: JSON when it parses (0.5, 20, true, "x"), else the plain string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def method_spec(name: str) -> tuple[str, dict]:
+    """"adain@strength=0.5@style_size=256" -> ("adain", {"strength": 0.5, "style_size": 256}).
+
+    A method with options after "@" is evaluated as a method of its own (a variant), so one report can put,
+    say, AdaIN at several strengths beside LapStyle and compare them at equal content loss.
+    """
+    base, *pairs = name.split("@")
+    opts = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not (sep and key.strip()):
+            raise BrushworkError(f"method variant {name!r}: write METHOD@OPTION=VALUE, e.g. adain@strength=0.5")
+        opts[key.strip().replace("-", "_")] = parse_value(value)
+    return base.strip(), opts
+
+
 def parse_methods(methods) -> list[str]:
-    """Method names from "a,b" or a list, each checked against `brushwork.api.METHODS`."""
+    """Method names (or variants, see `method_spec`) from "a,b" or a list, checked against `api.METHODS`."""
     from .api import METHODS
 
     names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
     if not names:
         raise BrushworkError("give at least one method, e.g. --methods optimize,adain")
     for m in names:
-        if m not in METHODS:
-            raise BrushworkError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+        if method_spec(m)[0] not in METHODS:
+            raise BrushworkError(f"unknown method {method_spec(m)[0]!r}; choose from {', '.join(METHODS)}")
     return list(dict.fromkeys(names))
 
 
@@ -187,7 +211,7 @@ class _Runner:
         from .api import Stylizer
 
         if method not in self.stylizers:
-            st = Stylizer(method, progress=False)
+            st = Stylizer(method_spec(method)[0], progress=False)
             opts = {**self.options.get(method, {}), "size": 64}
             st.stylize_tensor(self.warm[0].path, self.warm[1].path, **opts)
             self.stylizers[method] = st
@@ -208,19 +232,23 @@ def _record(method: str, content: Item, style: Item, size: int, out, cost, optio
 
 
 def check_options(methods: list[str], options: dict, size: int) -> dict[str, dict]:
-    """Per-method options checked by the method itself (unknown names or bad values: BrushworkError)."""
+    """Per-method options checked by the method itself (unknown names or bad values: BrushworkError).
+
+    Options given for a method apply to its variants too; a variant's own options (after "@") win.
+    """
     from .api import Stylizer
 
     if size < 16:
         raise BrushworkError(f"size must be at least 16 px, got {size}")
-    unknown = sorted(set(options) - set(methods))
+    unknown = sorted(set(options) - {method_spec(m)[0] for m in methods})
     if unknown:
         raise BrushworkError(f"options given for {', '.join(unknown)}, which is not among the methods evaluated")
     out = {}
     for m in methods:
-        opts = dict(options.get(m, {}))
+        base, own = method_spec(m)
+        opts = {**options.get(base, {}), **own}
         opts.pop("size", None)
-        Stylizer(m, progress=False).options(m, size=size, **opts)
+        Stylizer(base, progress=False).options(base, size=size, **opts)
         out[m] = opts
     return out
 

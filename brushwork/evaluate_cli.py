@@ -1,7 +1,6 @@
 """CLI commands `brushwork evaluate` and `brushwork evaluate-serve` (registered in `brushwork.cli`)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -12,17 +11,15 @@ from .errors import BrushworkError
 
 def parse_sets(items: list[str] | None) -> dict[str, dict]:
     """["optimize.iterations=20", ...] -> {"optimize": {"iterations": 20}}; values read as JSON if they parse."""
+    from .evaluate import parse_value
+
     out: dict[str, dict] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         method, dot, option = key.strip().partition(".")
         if not (sep and dot and method and option):
             raise BrushworkError(f"--set takes METHOD.OPTION=VALUE, e.g. optimize.iterations=20; got {item!r}")
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = value
-        out.setdefault(method, {})[option.replace("-", "_")] = parsed
+        out.setdefault(method, {})[option.replace("-", "_")] = parse_value(value)
     return out
 
 
@@ -40,7 +37,8 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def evaluate_command(
-    methods: str = typer.Option("optimize,adain", help="Methods to compare, separated by commas."),
+    methods: str = typer.Option("lapstyle,adain,optimize", help="Methods to compare, separated by commas; a variant "
+                                                       "takes options after @, e.g. adain@strength=0.5."),
     content: Optional[Path] = typer.Option(None, "--content", help="Folder of photos (default: built-in samples)."),
     style: Optional[Path] = typer.Option(None, "--style", help="Folder of style images (default: 3 built-in styles)."),
     output: Path = typer.Option(..., "--output", "-o", help="Report folder (created; reused when it exists)."),

@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 import brushwork
-from brushwork.images import load_image
+from brushwork.images import load_image, to_pil
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 PAIRS = (("kodim08", "starry_night"), ("chelsea", "the_scream"), ("normal_island", "wave"))
@@ -23,10 +22,6 @@ def pick(folder: Path, part: str) -> Path:
     """The first file of `folder` whose name contains `part` (else the folder's first file)."""
     files = sorted(folder.iterdir())
     return next((f for f in files if part in f.name), files[0])
-
-
-def to_pil(t) -> Image.Image:
-    return Image.fromarray((t[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
 
 
 def main() -> None:

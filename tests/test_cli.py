@@ -25,8 +25,7 @@ def assert_clean_error(proc, *words):
 
 def test_stylize_writes_picture(tmp_path, eval_content):
     out = tmp_path / "out.jpg"
-    p = run("stylize", eval_content[0], "--style", "starry-night", "--size", "64", "--iterations", "5", "-q",
-            "-o", out)
+    p = run("stylize", eval_content[0], "--style", "starry-night", "--size", "64", "-q", "-o", out)
     assert p.returncode == 0, p.stderr
     im = Image.open(out)
     assert max(im.size) == 64
@@ -85,6 +84,8 @@ def test_bad_option_values(tmp_path, eval_content):
                            "--preserve-color", "purple"), "colour")
     assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--method", "magic"), "magic")
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+                           "--method", "adain", "--iterations", "5"), "--iterations only apply to --method optimize")
 
 
 def test_styles_lists_gallery_and_writes_sheet(tmp_path):
@@ -117,6 +118,6 @@ def test_brush_file_works_as_a_style(tmp_path, eval_content, eval_style):
 
     brush = save_brush(Brush("wave", [load_image(find(eval_style, "wave"), size=128)]), tmp_path / "wave.brush")
     out = tmp_path / "o.png"
-    p = run("stylize", eval_content[0], "--style", brush, "--size", "48", "--iterations", "3", "-q", "-o", out)
+    p = run("stylize", eval_content[0], "--style", brush, "--size", "48", "-q", "-o", out)
     assert p.returncode == 0, p.stderr
     assert out.is_file()

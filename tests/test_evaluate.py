@@ -188,6 +188,22 @@ def test_any_registered_method_can_be_evaluated(monkeypatch, inputs, tmp_path):
     assert 'src="images/negative__' in (tmp_path / "r" / "index.html").read_text()
 
 
+def test_method_variants_are_compared_side_by_side(inputs, tmp_path):
+    """"adain@strength=0" runs as a method of its own: its options recorded, strength 0 keeping the photo."""
+    result = evaluate("adain,adain@strength=0", *inputs, tmp_path / "r", size=48, timing_sizes=(), progress=False)
+    runs = list(result["data"]["runs"].values())
+    assert result["ran"] == 8
+    full = [r for r in runs if r["method"] == "adain"]
+    none = [r for r in runs if r["method"] == "adain@strength=0"]
+    assert len(full) == len(none) == 4 and all(r["options"] == {"strength": 0} for r in none)
+    assert max(r["content_loss"] for r in none) < 0.05 < min(r["content_loss"] for r in full)
+    assert "adain@strength=0" in (tmp_path / "r" / "index.html").read_text()
+    with pytest.raises(BrushworkError, match="METHOD@OPTION=VALUE"):
+        evaluate("adain@strength", *inputs, tmp_path / "r")
+    with pytest.raises(BrushworkError, match="strength must be between 0 and 1"):
+        evaluate("adain@strength=2", *inputs, tmp_path / "r")
+
+
 def test_bad_input_is_a_clear_error(inputs, tmp_path):
     with pytest.raises(BrushworkError, match="unknown method 'nope'"):
         evaluate("optimize,nope", *inputs, tmp_path / "r")

@@ -50,6 +50,21 @@ def test_draft_then_revision_training_runs(tmp_path):
     assert rev.is_file()
 
 
+def test_revision_trained_for_reuse_runs_at_every_top_level(encoder, eval_content, eval_style):
+    """levels=2: the trained network revises twice in a row (as inference reuses it), gradients through both."""
+    from brushwork.training.lapstyle import RevisionTask
+
+    task = RevisionTask(encoder, DraftNet(), net=RevisionNet(), levels=2)
+    torch.nn.init.normal_(task.net.up[-1][-1].weight, std=0.01)  # past the zero start, as after some training
+    calls = []
+    task.net.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[-1]))
+    c, s = load_image(eval_content[0], size=96)[..., :64, :96], load_image(eval_style[0], size=96)[..., :64, :96]
+    out = task.stylize(c, s)
+    assert out.shape == c.shape and calls == [48, 96]
+    out.mean().backward()
+    assert task.net.down[0][1].weight.grad.abs().sum() > 0
+
+
 @pytest.fixture(scope="module")
 def smoke_weights(tmp_path_factory):
     """Draft + one revision level trained for a few real steps, laid out as a weights folder."""

@@ -105,12 +105,18 @@ class PatchDiscriminator(nn.Module):
 
 
 class RevisionTask(_Base):
-    """Train one Revision network on top of a frozen draft (and frozen lower revision levels)."""
+    """Train one Revision network on top of a frozen draft (and frozen lower revision levels).
+
+    levels > 1 applies the network that many times in a row at the top of the pyramid (weights shared,
+    gradients through every application), as inference does beyond the trained levels: it learns to
+    revise its own output without piling up colour on every reuse.
+    """
     name = "lapstyle-revision"
 
     def __init__(self, encoder, draft: DraftNet, lower: list[RevisionNet] | None = None, net: RevisionNet | None = None,
-                 adv_weight: float = 1.0, lr_d: float = 1e-4, **weights):
+                 adv_weight: float = 1.0, lr_d: float = 1e-4, levels: int = 1, **weights):
         super().__init__(encoder, **weights)
+        self.levels = levels
         self.draft_net = draft.eval().requires_grad_(False)
         self.lower = [r.eval().requires_grad_(False) for r in (lower or [])]
         self.net = net or RevisionNet()
@@ -129,18 +135,21 @@ class RevisionTask(_Base):
         self.opt_d.load_state_dict(state["opt_d"])
 
     def stylize(self, content, style, sf: dict | None = None) -> torch.Tensor:
-        """Draft at 1/2^(levels) of the crop, then frozen lower revisions, then the trained one."""
+        """Draft at the pyramid's top, then the frozen lower revisions, then the trained one (levels times)."""
         sf = sf or self.features(style)
         code = style_code({k: sf[k] for k in CODE_LAYERS})
-        pyr = pyramid.split(content, len(self.lower) + 1)
+        pyr = pyramid.split(content, len(self.lower) + self.levels)
+        bands = list(reversed(pyr[:-1]))
         small = pyr[-1]
         with torch.no_grad():
             out = self.draft(self.draft_net, self.features(small), sf, small.shape[-2:])
-            for rev, band in zip(self.lower, reversed(pyr[1:-1])):
+            for rev, band in zip(self.lower, bands):
                 up = pyramid.up(out, band.shape[-2:])
                 out = up + rev(band, up, code)
-        up = pyramid.up(out, pyr[0].shape[-2:])
-        return up + self.net(pyr[0], up, code)
+        for band in bands[len(self.lower):]:
+            up = pyramid.up(out, band.shape[-2:])
+            out = up + self.net(band, up, code)
+        return out
 
     def losses(self, content, style):
         cf, sf = self.features(content), self.features(style)
