@@ -70,9 +70,9 @@ def parse_methods(methods) -> list[str]:
     names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
     if not names:
         raise BrushworkError("give at least one method, e.g. --methods optimize,adain")
-    for m in names:
-        if method_spec(m)[0] not in METHODS:
-            raise BrushworkError(f"unknown method {method_spec(m)[0]!r}; choose from {', '.join(METHODS)}")
+    for base in (method_spec(m)[0] for m in names):
+        if base not in METHODS:
+            raise BrushworkError(f"unknown method {base!r}; choose from {', '.join(METHODS)}")
     return list(dict.fromkeys(names))
 
 
