@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from statistics import fmean
 from pathlib import Path
 
 
@@ -14,7 +15,8 @@ def summarize(run_dir: Path) -> dict:
     tail = log[-50:]
     keys = [k for k in tail[-1] if k not in ("iter", "time", "lr")]
     return {"iterations": log[-1]["iter"], "seconds": log[-1]["time"], "config": cfg,
-            "final_losses": {k: round(sum(r.get(k, 0) for r in tail) / len(tail), 4) for k in keys}}
+            # each term averaged over the logs that have it (terms come and go when a run resumes)
+            "final_losses": {k: round(fmean(r[k] for r in tail if k in r), 4) for k in keys}}
 
 
 def write_card(weights: Path, run_dir: Path, out: Path, title: str, command: str, extra: str = "") -> Path:
