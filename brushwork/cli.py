@@ -167,6 +167,11 @@ def train(
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),
     levels: Optional[int] = typer.Option(None, help="[lapstyle-revision] Apply the trained network this many "
                                                      "times in a row (shared weights), as inference reuses it."),
+    teacher: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Distil this trained revision network "
+                                                        "(L1 to its pictures) instead of the full losses."),
+    fade_from: Optional[Path] = typer.Option(None, help="[adain] Start from this LapStyle draft and fade its skips "
+                                                          "out (the CPU-budget curriculum, see training/adain.py)."),
+    fade_iters: Optional[int] = typer.Option(None, help="[adain] Steps over which the draft's skips fade to zero."),
     save_every: int = typer.Option(100), sample_every: int = typer.Option(250),
     threads: int = typer.Option(0, help="CPU threads (0 = all); use 1 for a background run."),
     device: str = typer.Option("auto"),
@@ -184,7 +189,8 @@ def train(
     options = {k: v for k, v in {"content_weight": content_weight, "style_weight": style_weight, "identity_weight": identity_weight,
                                  "draft": str(draft_weights) if draft_weights else None,
                                  "lower": [str(p) for p in lower_revision] if lower_revision else None,
-                                 "levels": levels}.items()
+                                 "levels": levels, "fade_from": str(fade_from) if fade_from else None,
+                                 "fade_iters": fade_iters, "teacher": str(teacher) if teacher else None}.items()
                if v is not None}
     if levels is not None and levels < 1:
         raise BrushworkError(f"--levels must be at least 1, got {levels}")

@@ -55,14 +55,46 @@ def test_revision_trained_for_reuse_runs_at_every_top_level(encoder, eval_conten
     from brushwork.training.lapstyle import RevisionTask
 
     task = RevisionTask(encoder, DraftNet(), net=RevisionNet(), levels=2)
-    torch.nn.init.normal_(task.net.up[-1][-1].weight, std=0.01)  # past the zero start, as after some training
+    torch.nn.init.normal_(task.net.up[0][-1].weight, std=0.01)  # past the zero start, as after some training
     calls = []
     task.net.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[-1]))
     c, s = load_image(eval_content[0], size=96)[..., :64, :96], load_image(eval_style[0], size=96)[..., :64, :96]
     out = task.stylize(c, s)
     assert out.shape == c.shape and calls == [48, 96]
     out.mean().backward()
-    assert task.net.down[0][1].weight.grad.abs().sum() > 0
+    assert task.net.down[1][1].weight.grad.abs().sum() > 0
+
+
+def test_revision_distillation_learns_from_the_teacher_alone(encoder, eval_content, eval_style):
+    """teacher: the one loss is L1 to the frozen teacher's picture on the same ladder; only the student learns."""
+    from brushwork.nets.lapstyle import RevisionNetV1
+    from brushwork.training.lapstyle import RevisionTask
+
+    teacher = RevisionNetV1()
+    torch.nn.init.normal_(teacher.up[-1][-1].weight, std=0.01)
+    task = RevisionTask(encoder, DraftNet(), net=RevisionNet(), levels=2, teacher=teacher)
+    c, s = load_image(eval_content[0], size=96)[..., :64, :96], load_image(eval_style[0], size=96)[..., :64, :96]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = task.losses(c, s)
+        expected = (task.stylize(c, s).float() - task.stylize(c, s, net=task.teacher).float()).abs().mean()
+    assert set(terms) == {"total", "teacher"} and terms["teacher"] > 0
+    assert torch.allclose(terms["teacher"], expected, rtol=0.02)
+    terms["total"].backward()
+    assert task.net.up[0][-1].weight.grad.abs().sum() > 0  # the zero-initialised output conv learns first
+    assert all(p.grad is None for p in task.teacher.parameters())
+
+
+def test_old_revision_weights_still_load(tmp_path):
+    """Weights (and .brush files) made with the full-resolution RevisionNetV1 load as that design."""
+    from safetensors.torch import save_file
+
+    from brushwork.nets.lapstyle import RevisionNetV1, load_revision
+
+    old, new = RevisionNetV1(), RevisionNet()
+    save_file(old.state_dict(), str(tmp_path / "v1.safetensors"))
+    save_file(new.state_dict(), str(tmp_path / "v2.safetensors"))
+    assert type(load_revision(tmp_path / "v1.safetensors")) is RevisionNetV1
+    assert type(load_revision(tmp_path / "v2.safetensors")) is RevisionNet
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,47 @@ def test_loss_plot_survives_terms_that_come_and_go(tmp_path):
     log += [{"iter": i, "time": i, "lr": 1e-4, "total": 3.0 / i} for i in range(6, 9)]
     plot_losses(log, tmp_path / "l.png")
     assert Image.open(tmp_path / "l.png").size[0] > 400  # two panels
+
+
+def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
+    """fade_from: step 0 paints exactly as the LapStyle draft; after fade_iters the skips are gone (the exported
+    AdaIN decoder alone paints it) and only decoder weights are exported."""
+    from brushwork.encoder import load_encoder
+    from brushwork.nets import load_weights
+    from brushwork.nets.adain import Decoder
+    from brushwork.nets.lapstyle import DraftNet
+    from brushwork.training.adain import AdaINTask
+    from brushwork.methods.lapstyle import MODELS
+
+    draft_path = MODELS / "lapstyle_draft.safetensors"
+    task = AdaINTask(load_encoder(), fade_from=str(draft_path), fade_iters=10, style_weight=3.0)
+    content = CropDataset(EVAL_CONTENT, load_size=96, crop=64).sample(2, torch.Generator().manual_seed(0))
+    style = CropDataset(EVAL_STYLE, load_size=96, crop=64).sample(2, torch.Generator().manual_seed(1))
+    _, t, _ = task._targets(content, style)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # as the trainer runs it
+        task.step = 0
+        assert torch.allclose(task.render(content, style), load_weights(DraftNet(), draft_path)(t), atol=1e-3)
+        task.step = 5
+        half = task.render(content, style)
+        task.step = 10
+        plain = Decoder()
+        plain.load_state_dict(task.export_state())
+        assert torch.allclose(task.render(content, style), plain(t["relu4_1"]), atol=1e-4)
+        assert not torch.allclose(half, plain(t["relu4_1"]), atol=1e-2)  # half-way the skips still paint
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = task.losses(content, style)
+    assert {"content", "style", "teacher"} <= set(terms) and terms["teacher"] > 0
+    assert set(task.export_state()) == set(Decoder().state_dict())
+
+
+def test_fade_run_exports_the_adain_decoder(tmp_path):
+    """A fade run trains the whole draft but ships (and exports mid-run) only the AdaIN decoder."""
+    from brushwork.methods.lapstyle import MODELS
+    from brushwork.nets.adain import Decoder
+    from brushwork.training.run import export_checkpoint
+
+    cfg = small_cfg(tmp_path, 2)
+    cfg.options = {"fade_from": str(MODELS / "lapstyle_draft.safetensors"), "fade_iters": 1}
+    keys = set(Decoder().state_dict())
+    assert set(load_file(str(train(cfg)))) == keys
+    assert set(load_file(str(export_checkpoint(tmp_path, tmp_path / "mid.safetensors")))) == keys

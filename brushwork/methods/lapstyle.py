@@ -19,7 +19,7 @@ from ..errors import BrushworkError
 from ..images import resize_long_side
 from ..nets import for_inference, load_weights
 from ..nets.adain import mean_std, transfer
-from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
+from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, load_revision, style_code
 from ..tiling import run_tiled
 from .common import blend_weights, cached, pad_to_multiple
 
@@ -67,7 +67,7 @@ def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat1
     revs = []
     k = 1
     while (folder / f"lapstyle_rev{k}.safetensors").is_file():
-        revs.append(load(RevisionNet(), folder / f"lapstyle_rev{k}.safetensors"))
+        revs.append(for_inference(load_revision(folder / f"lapstyle_rev{k}.safetensors"), dtype))
         k += 1
     if not revs:
         raise BrushworkError(f"LapStyle revision weights missing in {folder}")
@@ -83,7 +83,7 @@ def brush_nets(path: str, weights_dir: str | None = None, dtype: torch.dtype = t
     base_draft, base_revs = load_nets(weights_dir, dtype)
 
     draft = for_inference(load_weights(DraftNet(), brush.draft), dtype) if brush.draft else base_draft
-    revs = [for_inference(load_weights(RevisionNet(), r), dtype) for r in brush.revisions] or base_revs
+    revs = [for_inference(load_revision(r), dtype) for r in brush.revisions] or base_revs
     return draft, revs
 
 

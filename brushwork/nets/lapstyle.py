@@ -1,7 +1,7 @@
 """LapStyle (Lin et al., CVPR 2021), made arbitrary-style: a Drafting network and Revision networks.
 
 DraftNet: AdaIN at relu2_1, relu3_1 and relu4_1 of the content, decoded with skip connections (the paper's
-design), at low resolution. RevisionNet: a ~0.2 M parameter residual net that sees one Laplacian band of
+design), at low resolution. RevisionNet: a ~0.15 M parameter residual net that sees one Laplacian band of
 the content and the upsampled stylized image of the level below, and adds local detail; a FiLM layer
 conditions it on the style's shallow statistics so one network serves every style.
 """
@@ -50,11 +50,13 @@ class DraftNet(nn.Module):
     def _fit(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return x if x.shape[-2:] == like.shape[-2:] else F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
-    def forward(self, t: dict[str, torch.Tensor], out_size: tuple[int, int] | None = None) -> torch.Tensor:
-        """t: AdaIN-ed features {relu2_1, relu3_1, relu4_1}; returns RGB at 2x relu2_1's size (or out_size)."""
+    def forward(self, t: dict[str, torch.Tensor], out_size: tuple[int, int] | None = None,
+                skip_scale: float = 1.0) -> torch.Tensor:
+        """t: AdaIN-ed features {relu2_1, relu3_1, relu4_1}; returns RGB at 2x relu2_1's size (or out_size).
+        skip_scale < 1 fades the skips (AdaIN training uses it to wean the plain decoder off them)."""
         to4, to2, to1 = self.decoder.stages()
-        x = self._fit(to4(t["relu4_1"]), t["relu3_1"]) + self.skip31(t["relu3_1"])
-        x = self._fit(to2(x), t["relu2_1"]) + self.skip21(t["relu2_1"])
+        x = self._fit(to4(t["relu4_1"]), t["relu3_1"]) + skip_scale * self.skip31(t["relu3_1"])
+        x = self._fit(to2(x), t["relu2_1"]) + skip_scale * self.skip21(t["relu2_1"])
         x = to1(x)
         if out_size is not None and tuple(x.shape[-2:]) != tuple(out_size):
             x = F.interpolate(x, size=tuple(out_size), mode="bilinear", align_corners=False)
@@ -74,20 +76,20 @@ class RevisionNet(nn.Module):
     """Residual detail for one pyramid level: f(band, upsampled coarse result, style code) -> RGB residual.
 
     The residual is the content's band plus a learned correction, so an untrained level adds the photo's own
-    detail and training turns it into strokes."""
+    detail and training turns it into strokes. Sub-pixel design: band and coarse image go in as 2x2 pixel
+    blocks (space-to-depth) and the correction comes out the same way, so every conv runs at half resolution
+    (a third of the MACs of RevisionNetV1, which ran three of its convs at full resolution)."""
 
     def __init__(self, width: int = 64):
         super().__init__()
-        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
-        self.down = nn.Sequential(conv(6, width), relu(), conv(width, width, stride=2), relu())
+        self.down = nn.Sequential(nn.PixelUnshuffle(2), conv(24, width), nn.ReLU(inplace=True))
         self.film = nn.Linear(CODE_DIM, 2 * width)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
         self.res = ResBlock(width)
-        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv(width, width), relu(),
-                                conv(width, 3))
-        nn.init.zeros_(self.up[-1][-1].weight)  # starts as "add the content's band": the draft, sharpened
-        nn.init.zeros_(self.up[-1][-1].bias)
+        self.up = nn.Sequential(conv(width, 12), nn.PixelShuffle(2))
+        nn.init.zeros_(self.up[0][-1].weight)  # starts as "add the content's band": the draft, sharpened
+        nn.init.zeros_(self.up[0][-1].bias)
 
     def forward(self, band: torch.Tensor, coarse_up: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         h, w = band.shape[-2:]
@@ -97,3 +99,27 @@ class RevisionNet(nn.Module):
         gamma, beta = self.film(code.to(x.dtype)).chunk(2, 1)
         x = self.res(x * (1 + gamma[..., None, None]) + beta[..., None, None])
         return band + self.up(x)[..., :h, :w]
+
+
+class RevisionNetV1(RevisionNet):
+    """The session-3 revision network (full-resolution convs at both ends); kept to read weights and .brush
+    files made with it, and as the teacher its sub-pixel successor was distilled from. Same forward."""
+
+    def __init__(self, width: int = 64):
+        super().__init__(width)
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        self.down = nn.Sequential(conv(6, width), relu(), conv(width, width, stride=2), relu())
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv(width, width), relu(),
+                                conv(width, 3))
+        nn.init.zeros_(self.up[-1][-1].weight)
+        nn.init.zeros_(self.up[-1][-1].bias)
+
+
+def load_revision(source) -> nn.Module:
+    """A trained revision network from a safetensors file or state dict; its keys tell which design it is."""
+    from safetensors.torch import load_file
+
+    from . import load_weights
+
+    state = source if isinstance(source, dict) else load_file(str(source))
+    return load_weights(RevisionNetV1() if "up.3.1.weight" in state else RevisionNet(), state)

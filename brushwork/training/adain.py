@@ -2,17 +2,22 @@
 
 With content and style weights 0 it is a pure reconstruction run (decode the features of photos and paintings
 back to themselves, as the decoders of Li et al.'s universal style transfer): cheap per step (no encoder
-backward), and the fastest way on a CPU to a decoder that the full losses then fine-tune.
+backward).
+
+`fade_from` (a LapStyle draft) is the CPU-budget curriculum: the draft is the AdaIN decoder plus relu3_1 /
+relu2_1 skips and paints well after a few hundred steps, so the decoder starts there, the skips fade to zero
+over `fade_iters` steps, and a pixel loss to the frozen draft's picture keeps it painting well while it learns
+to do without them. From then on it is exactly the AdaIN decoder (only its weights are exported).
 """
 from __future__ import annotations
-
-import copy
 
 import torch
 import torch.nn.functional as F
 
+from ..nets import load_weights
 from ..nets.adain import ADAIN_LAYER, FEATURE_SCALE, STYLE_LAYERS, Decoder, adain, mean_std
-from .loop import Task
+from ..nets.lapstyle import DRAFT_LAYERS, DraftNet
+from .loop import Task, bf16_copy
 
 
 def meanstd_loss(feats: dict, targets: dict) -> torch.Tensor:
@@ -29,48 +34,76 @@ class AdaINTask(Task):
     name = "adain"
 
     def __init__(self, encoder, decoder: Decoder | None = None, content_weight: float = 1.0,
-                 style_weight: float = 10.0, identity_weight: float = 0.0):
+                 style_weight: float = 10.0, identity_weight: float = 0.0, fade_from: str | None = None,
+                 fade_iters: int = 1000, teacher_weight: float = 10.0):
         self.encoder = encoder
-        # a bf16 copy for the no-grad target features: ~2x faster than fp32 weights under autocast on CPU
-        self.target_encoder = copy.deepcopy(encoder).to(torch.bfloat16) if encoder.conv1_1.weight.device.type == "cpu" \
-            else encoder
-        self.decoder = decoder or Decoder()
+        self.target_encoder = bf16_copy(encoder)
         self.cw, self.sw, self.iw = content_weight, style_weight, identity_weight
+        self.fade_iters, self.tw = fade_iters, teacher_weight
+        self.draft = self.teacher = None
+        if fade_from:
+            self.draft = load_weights(DraftNet(), fade_from)
+            self.teacher = bf16_copy(load_weights(DraftNet(), fade_from).requires_grad_(False).eval())
+            self.decoder = self.draft.decoder
+        else:
+            self.decoder = decoder or Decoder()
+        self.layers = DRAFT_LAYERS if fade_from else (ADAIN_LAYER,)
 
     def trainable(self):
-        return self.decoder
+        return self.draft or self.decoder
+
+    def export_state(self):
+        return self.decoder.state_dict()
+
+    def skip_scale(self) -> float:
+        return max(0.0, 1.0 - self.step / self.fade_iters) if self.draft is not None else 0.0
+
+    def _decode(self, t: dict) -> torch.Tensor:
+        scale = self.skip_scale()
+        return self.draft(t, skip_scale=scale) if scale > 0 else self.decoder(t[ADAIN_LAYER])
+
+    def _no_grad_autocast(self, x):
+        return torch.no_grad(), torch.autocast(x.device.type, enabled=self.target_encoder is self.encoder)
 
     def _targets(self, content, style):
-        with torch.no_grad(), torch.autocast(content.device.type, enabled=self.target_encoder is self.encoder):
-            fc = self.target_encoder(content, ADAIN_LAYER)[ADAIN_LAYER]
+        no_grad, cast = self._no_grad_autocast(content)
+        with no_grad, cast:
+            fc = self.target_encoder(content, self.layers)
             stats = {k: mean_std(v) for k, v in self.target_encoder(style, STYLE_LAYERS).items()}
-            t = adain(fc, *stats[ADAIN_LAYER])
+            t = {k: adain(fc[k], *stats[k]) for k in self.layers}
         return fc, t, stats
 
     def _reconstruction(self, content, style):
         x = torch.cat([content, style])
-        with torch.no_grad(), torch.autocast(x.device.type, enabled=self.target_encoder is self.encoder):
-            f = self.target_encoder(x, ADAIN_LAYER)[ADAIN_LAYER]
-        lid = F.l1_loss(self.decoder(f).float(), x.float())
+        no_grad, cast = self._no_grad_autocast(x)
+        with no_grad, cast:
+            f = self.target_encoder(x, self.layers)
+        lid = F.l1_loss(self._decode(f).float(), x.float())
         return {"total": self.iw * lid, "identity": lid}
 
     def losses(self, content, style):
         if not (self.cw or self.sw):
             return self._reconstruction(content, style)
         fc, t, stats = self._targets(content, style)
-        out = self.decoder(t)
+        out = self._decode(t)
         feats = self.encoder(out, STYLE_LAYERS)
-        lc = F.mse_loss(feats[ADAIN_LAYER].float(), t.float()) / FEATURE_SCALE[ADAIN_LAYER] ** 2
+        lc = F.mse_loss(feats[ADAIN_LAYER].float(), t[ADAIN_LAYER].float()) / FEATURE_SCALE[ADAIN_LAYER] ** 2
         ls = meanstd_loss(feats, stats)
         terms = {"total": self.cw * lc + self.sw * ls, "content": lc, "style": ls}
         if self.iw:
             # identity: decoding the photo's own features gives the photo back (so strength 0 = the photo)
-            lid = F.l1_loss(self.decoder(fc).float(), content.float())
+            lid = F.l1_loss(self._decode(fc).float(), content.float())
             terms["identity"] = lid
             terms["total"] = terms["total"] + self.iw * lid
+        if self.teacher is not None:
+            with torch.no_grad():
+                painted = self.teacher(t).float()
+            lt = F.l1_loss(out.float(), painted)
+            terms["teacher"] = lt
+            terms["total"] = terms["total"] + self.tw * lt
         return terms
 
     @torch.no_grad()
     def render(self, content, style):
         _, t, _ = self._targets(content, style)
-        return self.decoder(t)
+        return self._decode(t)

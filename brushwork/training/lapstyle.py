@@ -6,8 +6,6 @@ relu5_1, relative to the style's magnitude), relaxed EMD (relu3_1, relu4_1), sel
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,7 +14,7 @@ from .. import losses as L
 from .. import pyramid
 from ..nets.adain import adain, mean_std
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
-from .loop import Task
+from .loop import Task, bf16_copy
 
 TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -47,8 +45,7 @@ def lapstyle_losses(out_feats: dict, content_feats: dict, style_feats: dict, w: 
 class _Base(Task):
     def __init__(self, encoder, content_weight=1.0, style_weight=3.0, remd_weight=10.0, selfsim_weight=16.0):
         self.encoder = encoder
-        self.fast = copy.deepcopy(encoder).to(torch.bfloat16) if encoder.conv1_1.weight.device.type == "cpu" \
-            else encoder
+        self.fast = bf16_copy(encoder)
         self.w = {"content": content_weight, "style": style_weight, "remd": remd_weight, "selfsim": selfsim_weight}
 
     def features(self, x: torch.Tensor) -> dict:
@@ -110,13 +107,19 @@ class RevisionTask(_Base):
     levels > 1 applies the network that many times in a row at the top of the pyramid (weights shared,
     gradients through every application), as inference does beyond the trained levels: it learns to
     revise its own output without piling up colour on every reuse.
+
+    With a `teacher` (a trained revision network, frozen) the only loss is the L1 distance to the teacher's
+    picture on the same ladder: how a faster design inherits a trained one's painting in a fraction of the
+    steps (no encoder losses, no discriminator).
     """
     name = "lapstyle-revision"
 
     def __init__(self, encoder, draft: DraftNet, lower: list[RevisionNet] | None = None, net: RevisionNet | None = None,
-                 adv_weight: float = 1.0, lr_d: float = 1e-4, levels: int = 1, **weights):
+                 adv_weight: float = 1.0, lr_d: float = 1e-4, levels: int = 1, teacher: RevisionNet | None = None,
+                 **weights):
         super().__init__(encoder, **weights)
         self.levels = levels
+        self.teacher = bf16_copy(teacher.eval().requires_grad_(False)) if teacher is not None else None
         self.draft_net = draft.eval().requires_grad_(False)
         self.lower = [r.eval().requires_grad_(False) for r in (lower or [])]
         self.net = net or RevisionNet()
@@ -134,8 +137,10 @@ class RevisionTask(_Base):
         self.disc.load_state_dict(state["disc"])
         self.opt_d.load_state_dict(state["opt_d"])
 
-    def stylize(self, content, style, sf: dict | None = None) -> torch.Tensor:
-        """Draft at the pyramid's top, then the frozen lower revisions, then the trained one (levels times)."""
+    def stylize(self, content, style, sf: dict | None = None, net: RevisionNet | None = None) -> torch.Tensor:
+        """Draft at the pyramid's top, then the frozen lower revisions, then the trained one (or `net`, levels
+        times)."""
+        net = net or self.net
         sf = sf or self.features(style)
         code = style_code({k: sf[k] for k in CODE_LAYERS})
         pyr = pyramid.split(content, len(self.lower) + self.levels)
@@ -148,10 +153,16 @@ class RevisionTask(_Base):
                 out = up + rev(band, up, code)
         for band in bands[len(self.lower):]:
             up = pyramid.up(out, band.shape[-2:])
-            out = up + self.net(band, up, code)
+            out = up + net(band, up, code)
         return out
 
     def losses(self, content, style):
+        if self.teacher is not None:
+            sf = self.features(style)
+            with torch.no_grad():
+                target = self.stylize(content, style, sf, self.teacher)
+            lt = F.l1_loss(self.stylize(content, style, sf).float(), target.float())
+            return {"total": lt, "teacher": lt}
         cf, sf = self.features(content), self.features(style)
         out = self.stylize(content, style, sf)
         # discriminator step (its own optimizer), then the generator's adversarial term

@@ -5,6 +5,7 @@ Kill it at any point and run the same command again: it continues from the last 
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -45,6 +46,7 @@ class TrainConfig:
 class Task:
     """What a model contributes to training: its trainable modules, its losses and sample images."""
     name = "task"
+    step = 0  # the trainer's iteration, set before each batch (for loss schedules)
 
     def trainable(self) -> torch.nn.Module:
         raise NotImplementedError
@@ -80,6 +82,14 @@ def autocast(device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def bf16_copy(net: torch.nn.Module) -> torch.nn.Module:
+    """A bf16 copy of a frozen net for no-grad passes: ~2x faster than fp32 weights under autocast on CPU.
+    Elsewhere (CUDA) the net itself, run under autocast."""
+    if next(net.parameters()).device.type != "cpu":
+        return net
+    return copy.deepcopy(net).to(torch.bfloat16).to(memory_format=torch.channels_last)
+
+
 def save_atomic(obj, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -94,6 +104,8 @@ def plot_losses(log: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = [k for k in dict.fromkeys(k for r in log for k in r) if k not in ("iter", "time", "lr")]
+    if not keys:  # nothing logged yet (samples asked for before the first log line)
+        return
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
     for ax, k in zip(axes[0], keys):  # a term may come and go when a run resumes with other loss weights
         its, vals = zip(*[(r["iter"], r[k]) for r in log if k in r])
@@ -194,6 +206,7 @@ class Trainer:
                     g["lr"] = self.lr_at(self.iter)
                 content = self.content_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
                 style = self.style_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
+                self.task.step = self.iter
                 with autocast(self.device):
                     losses = self.task.losses(content, style)
                 total = losses["total"]

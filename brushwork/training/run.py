@@ -45,13 +45,14 @@ def build_task(cfg: TrainConfig, device):
 
         return DraftTask(encoder, **cfg.options)
     if cfg.model == "lapstyle-revision":
-        from ..nets.lapstyle import DraftNet, RevisionNet
+        from ..nets.lapstyle import DraftNet, load_revision
         from .lapstyle import RevisionTask
 
         opts = dict(cfg.options)
         draft = load_weights(DraftNet(), opts.pop("draft"))
-        lower = [load_weights(RevisionNet(), p) for p in opts.pop("lower", [])]
-        return RevisionTask(encoder, draft, lower, **opts)
+        lower = [load_revision(p) for p in opts.pop("lower", [])]
+        teacher = load_revision(opts.pop("teacher")) if opts.get("teacher") else None
+        return RevisionTask(encoder, draft, lower, teacher=teacher, **opts)
     raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(MODELS)}")
 
 
@@ -91,7 +92,11 @@ def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
     from safetensors.torch import save_file
 
     state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
-    tensors = {k: v.to(torch.float16).contiguous() for k, v in state["model"].items()}
+    model = state["model"]
+    if state["config"]["model"] == "adain" and any(k.startswith("decoder.") for k in model):
+        # a fade run checkpoints the whole draft; the AdaIN model is its decoder (AdaINTask.export_state)
+        model = {k.removeprefix("decoder."): v for k, v in model.items() if k.startswith("decoder.")}
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in model.items()}
     save_file(tensors, str(out), metadata={"model": state["config"]["model"], "iterations": str(state["iter"]),
                                            "train_seconds": f"{state['elapsed']:.0f}"})
     return Path(out)
