@@ -168,7 +168,7 @@ def train(
     levels: Optional[int] = typer.Option(None, help="[lapstyle-revision] Apply the trained network this many "
                                                      "times in a row (shared weights), as inference reuses it."),
     teacher: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Distil this trained revision network "
-                                                        "(L1 to its pictures) instead of the full losses."),
+                                                        "(its pictures, in pixels and shallow features) instead of the full losses."),
     fade_from: Optional[Path] = typer.Option(None, help="[adain] Start from this LapStyle draft and fade its skips "
                                                           "out (the CPU-budget curriculum, see training/adain.py)."),
     fade_iters: Optional[int] = typer.Option(None, help="[adain] Steps over which the draft's skips fade to zero."),

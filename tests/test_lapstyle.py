@@ -66,7 +66,8 @@ def test_revision_trained_for_reuse_runs_at_every_top_level(encoder, eval_conten
 
 
 def test_revision_distillation_learns_from_the_teacher_alone(encoder, eval_content, eval_style):
-    """teacher: the one loss is L1 to the frozen teacher's picture on the same ladder; only the student learns."""
+    """teacher: the loss is the distance to the frozen teacher's picture on the same ladder (pixels + shallow
+    features, no discriminator); only the student learns."""
     from brushwork.nets.lapstyle import RevisionNetV1
     from brushwork.training.lapstyle import RevisionTask
 
@@ -77,8 +78,9 @@ def test_revision_distillation_learns_from_the_teacher_alone(encoder, eval_conte
     with torch.autocast("cpu", dtype=torch.bfloat16):
         terms = task.losses(c, s)
         expected = (task.stylize(c, s).float() - task.stylize(c, s, net=task.teacher).float()).abs().mean()
-    assert set(terms) == {"total", "teacher"} and terms["teacher"] > 0
+    assert set(terms) == {"total", "teacher", "teacher_feat"} and terms["teacher"] > 0 and terms["teacher_feat"] > 0
     assert torch.allclose(terms["teacher"], expected, rtol=0.02)
+    assert torch.allclose(terms["total"], terms["teacher"] + terms["teacher_feat"])
     terms["total"].backward()
     assert task.net.up[0][-1].weight.grad.abs().sum() > 0  # the zero-initialised output conv learns first
     assert all(p.grad is None for p in task.teacher.parameters())

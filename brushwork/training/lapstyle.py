@@ -12,11 +12,12 @@ from torch import nn
 
 from .. import losses as L
 from .. import pyramid
-from ..nets.adain import adain, mean_std
+from ..nets.adain import FEATURE_SCALE, adain, mean_std
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
 from .loop import Task, bf16_copy
 
 TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DETAIL_TAPS = ("relu1_1", "relu2_1")  # where strokes and edges live: what distillation matches besides pixels
 
 
 def relative_meanstd_loss(feats: dict, style_feats: dict) -> torch.Tensor:
@@ -48,10 +49,10 @@ class _Base(Task):
         self.fast = bf16_copy(encoder)
         self.w = {"content": content_weight, "style": style_weight, "remd": remd_weight, "selfsim": selfsim_weight}
 
-    def features(self, x: torch.Tensor) -> dict:
+    def features(self, x: torch.Tensor, taps=TAPS) -> dict:
         """No-grad encoder features (bf16 copy on CPU), returned in fp32."""
         with torch.no_grad(), torch.autocast(x.device.type, enabled=self.fast is self.encoder):
-            return {k: v.float() for k, v in self.fast(x, TAPS).items()}
+            return {k: v.float() for k, v in self.fast(x, taps).items()}
 
     def draft(self, net: DraftNet, cf: dict, sf: dict, size) -> torch.Tensor:
         t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
@@ -108,9 +109,9 @@ class RevisionTask(_Base):
     gradients through every application), as inference does beyond the trained levels: it learns to
     revise its own output without piling up colour on every reuse.
 
-    With a `teacher` (a trained revision network, frozen) the only loss is the L1 distance to the teacher's
-    picture on the same ladder: how a faster design inherits a trained one's painting in a fraction of the
-    steps (no encoder losses, no discriminator).
+    With a `teacher` (a trained revision network, frozen) the loss is the distance to the teacher's picture on
+    the same ladder, in pixels and in relu1_1/relu2_1 features (pixel L1 alone averages strokes into blur):
+    how a faster design inherits a trained one's painting in a fraction of the steps (no discriminator).
     """
     name = "lapstyle-revision"
 
@@ -161,8 +162,11 @@ class RevisionTask(_Base):
             sf = self.features(style)
             with torch.no_grad():
                 target = self.stylize(content, style, sf, self.teacher)
-            lt = F.l1_loss(self.stylize(content, style, sf).float(), target.float())
-            return {"total": lt, "teacher": lt}
+            out = self.stylize(content, style, sf)
+            lt = F.l1_loss(out.float(), target.float())
+            tf, of = self.features(target, DETAIL_TAPS), self.encoder(out, DETAIL_TAPS)
+            lf = sum(F.l1_loss(of[k].float(), tf[k]) / FEATURE_SCALE[k] for k in DETAIL_TAPS)
+            return {"total": lt + lf, "teacher": lt, "teacher_feat": lf}
         cf, sf = self.features(content), self.features(style)
         out = self.stylize(content, style, sf)
         # discriminator step (its own optimizer), then the generator's adversarial term
