@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 from PIL import Image
 
 from conftest import find
@@ -29,6 +30,18 @@ def test_stylize_writes_picture(tmp_path, eval_content):
     assert p.returncode == 0, p.stderr
     im = Image.open(out)
     assert max(im.size) == 64
+
+
+def test_draft_size_reaches_lapstyle(tmp_path, eval_content):
+    """--draft-size 128 drafts at 128 px and revises up: a different picture of the same size as the default's."""
+    outs = []
+    for extra in ([], ["--draft-size", "128"]):
+        outs.append(tmp_path / f"out{len(outs)}.png")
+        p = run("stylize", eval_content[0], "--style", "starry-night", "--size", "256", "-q", "-o", outs[-1], *extra)
+        assert p.returncode == 0, p.stderr
+    a, b = (np.asarray(Image.open(o), dtype=np.float32) for o in outs)
+    assert a.shape == b.shape and max(a.shape[:2]) == 256
+    assert np.abs(a - b).mean() > 2  # out of 255
 
 
 def test_missing_and_non_image_inputs(tmp_path, eval_content):
@@ -86,6 +99,10 @@ def test_bad_option_values(tmp_path, eval_content):
                            "--method", "magic"), "magic")
     assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--method", "adain", "--iterations", "5"), "--iterations only apply to --method optimize")
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+                           "--method", "adain", "--draft-size", "128"), "--draft-size only apply to --method lapstyle")
+    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+                           "--draft-size", "8"), "draft_size")
 
 
 def test_styles_lists_gallery_and_writes_sheet(tmp_path):
