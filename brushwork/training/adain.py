@@ -11,6 +11,8 @@ to do without them. From then on it is exactly the AdaIN decoder (only its weigh
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -62,12 +64,14 @@ class AdaINTask(Task):
         scale = self.skip_scale()
         return self.draft(t, skip_scale=scale) if scale > 0 else self.decoder(t[ADAIN_LAYER])
 
-    def _no_grad_autocast(self, x):
-        return torch.no_grad(), torch.autocast(x.device.type, enabled=self.target_encoder is self.encoder)
+    @contextlib.contextmanager
+    def _frozen(self, x):
+        """No grad, and autocast unless the target encoder is already a bf16 copy."""
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=self.target_encoder is self.encoder):
+            yield
 
     def _targets(self, content, style):
-        no_grad, cast = self._no_grad_autocast(content)
-        with no_grad, cast:
+        with self._frozen(content):
             fc = self.target_encoder(content, self.layers)
             stats = {k: mean_std(v) for k, v in self.target_encoder(style, STYLE_LAYERS).items()}
             t = {k: adain(fc[k], *stats[k]) for k in self.layers}
@@ -75,8 +79,7 @@ class AdaINTask(Task):
 
     def _reconstruction(self, content, style):
         x = torch.cat([content, style])
-        no_grad, cast = self._no_grad_autocast(x)
-        with no_grad, cast:
+        with self._frozen(x):
             f = self.target_encoder(x, self.layers)
         lid = F.l1_loss(self._decode(f).float(), x.float())
         return {"total": self.iw * lid, "identity": lid}
