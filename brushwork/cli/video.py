@@ -1,0 +1,81 @@
+"""CLI commands `brushwork video` and `brushwork evaluate-video` (registered in `brushwork.cli`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import BrushworkError
+from .stylize import _check_input, _parse_weights
+
+
+def _method_options(strength, draft_size, style_scale, precision) -> dict:
+    return {k: v for k, v in {"strength": strength, "draft_size": draft_size, "style_scale": style_scale,
+                              "precision": precision}.items() if v is not None}
+
+
+def video(
+    input: Path = typer.Argument(..., help="Video to paint (anything FFmpeg reads)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output video: .mp4 (H.264) or .webm (VP9)."),
+    style: List[str] = typer.Option(..., "--style", "-s", help="Style image, built-in name or .brush; repeat to blend."),
+    style_weights: Optional[str] = typer.Option(None, help="Blend weights, one per style, e.g. 0.7,0.3."),
+    size: int = typer.Option(640, help="Long side of the output frames in pixels."),
+    strength: Optional[float] = typer.Option(None, help="Style strength from 0 (photo) to 1 (all style)."),
+    consistency: float = typer.Option(0.7, help="Temporal consistency 0..1: weight of the previous frame, "
+                                                  "warped along optical flow (0 = frame by frame)."),
+    preserve_color: Optional[str] = typer.Option(None, help="Keep the clip's colours: luminance or histogram."),
+    color_from: Optional[str] = typer.Option(None, help="Take the colours of this picture."),
+    style_scale: Optional[float] = typer.Option(None, help="Scale of the style's brush strokes (1 = as is)."),
+    draft_size: Optional[int] = typer.Option(None, help="Resolution of LapStyle's Drafting network (256 or 128)."),
+    precision: Optional[str] = typer.Option(None, help="auto (default), bf16 or fp32."),
+    crf: int = typer.Option(20, help="Video quality: lower is better and bigger (H.264 CRF)."),
+    overwrite: bool = typer.Option(False, help="Replace the output file if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Paint every frame of INPUT in the style of --style, steadily, keeping the sound."""
+    from ..video import stylize_video
+
+    for s in style:
+        _check_input(s, "style")
+    weights = _parse_weights(style_weights)
+    if weights is not None and len(weights) != len(style):
+        raise BrushworkError(f"{len(weights)} --style-weights for {len(style)} styles; give one per style")
+    res = stylize_video(input, output, list(style), size=size, consistency=consistency, style_weights=weights,
+                        preserve_color=preserve_color, color_from=color_from, overwrite=overwrite,
+                        progress=not quiet, crf=crf, **_method_options(strength, draft_size, style_scale, precision))
+    skipped = f", {res.skipped} skipped (failed to decode)" if res.skipped else ""
+    typer.echo(f"wrote {res.path} ({res.width}x{res.height}, {res.frames} frames{skipped}, {res.cuts} scene cuts, "
+               f"{res.fps:.2f} fps, audio {res.audio})", err=True)
+
+
+def evaluate_video(
+    input: Path = typer.Argument(..., help="Video to measure on."),
+    style: List[str] = typer.Option(..., "--style", "-s", help="Style image or built-in name."),
+    consistency: Optional[List[float]] = typer.Option(None, help="Consistency values to compare (repeat); "
+                                                                 "default 0 and 0.7."),
+    size: int = typer.Option(640, help="Long side of the frames in pixels."),
+    strength: Optional[float] = typer.Option(None, help="Style strength from 0 to 1."),
+    draft_size: Optional[int] = typer.Option(None, help="Resolution of LapStyle's Drafting network."),
+    every: int = typer.Option(1, help="Score content and style losses on every N-th frame."),
+    keep: Optional[Path] = typer.Option(None, help="Keep the stylized clips in this folder."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows to this JSON file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Warping error (flicker), per-frame content / style losses and fps of INPUT stylized at each consistency."""
+    from ..video.evaluate import evaluate_video as run
+
+    for s in style:
+        _check_input(s, "style")
+    if keep is not None and not keep.is_dir():
+        raise BrushworkError(f"--keep {keep}: not a folder")
+    rows = run(input, list(style), consistencies=tuple(consistency or (0.0, 0.7)), size=size, every=every,
+               out_dir=keep, progress=not quiet, **_method_options(strength, draft_size, None, None))
+    typer.echo(f"{'consistency':>11} {'fps':>6} {'frames':>6} {'warp err':>8} {'input err':>9} "
+               f"{'content':>8} {'style':>8}")
+    for r in rows:
+        typer.echo(f"{r['consistency']:>11g} {r['fps']:>6.2f} {r['frames']:>6d} {r['warp_error']:>8.2f} "
+                   f"{r['input_warp_error']:>9.2f} {r['content_loss']:>8.4f} {r['style_gram']:>8.4f}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(rows, indent=2))

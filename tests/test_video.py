@@ -1,0 +1,143 @@
+"""Video: real frames and sound of Big Buck Bunny (a short low-resolution cut), the real networks, the real CLI."""
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import SHARED
+
+CLIP = SHARED / "video" / "bigbuckbunny.mp4"
+FRAMES = 12
+WIDTH = 192
+
+
+def cut(dst, frames=FRAMES, width=WIDTH, video=True, audio=True, rotation=0):
+    """Re-encode the first `frames` frames of the clip at `width` px and copy its audio for as long."""
+    with av.open(str(CLIP)) as src, av.open(str(dst), "w") as out:
+        vin, ain = src.streams.video[0], src.streams.audio[0]
+        h = round(vin.codec_context.height * width / vin.codec_context.width / 2) * 2
+        if video:
+            vout = out.add_stream("libx264", rate=vin.average_rate)
+            vout.width, vout.height, vout.pix_fmt = width, h, "yuv420p"
+            if rotation:
+                vout.set_display_rotation(rotation)
+        aout = out.add_stream_from_template(ain) if audio else None
+        end = (frames or FRAMES) / vin.average_rate  # zero frames: a video stream with only sound in the file
+        n = 0
+        for packet in src.demux(vin, ain):
+            if packet.stream.type == "audio":
+                if aout is not None and packet.dts is not None and packet.pts * packet.time_base < end:
+                    packet.stream = aout
+                    out.mux(packet)
+                continue
+            for frame in packet.decode():
+                if n < frames and video:
+                    small = frame.reformat(width=width, height=h, format="yuv420p")
+                    small.pts = n
+                    small.time_base = Fraction(1, 1) / vin.average_rate
+                    out.mux(vout.encode(small))
+                n += 1
+            if n >= frames and packet.pts * packet.time_base > end + 1:
+                break
+        if video:
+            out.mux(vout.encode(None))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return cut(tmp_path_factory.mktemp("clips") / "bunny.mp4")
+
+
+def brushwork(*args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "brushwork.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def streams(path):
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        audio = c.streams.audio[0].codec_context.name if c.streams.audio else None
+    with av.open(str(path)) as c:
+        apackets = sum(1 for p in c.demux(audio=0) if p.size) if c.streams.audio else 0
+    return frames, audio, apackets
+
+
+def test_cli_keeps_frames_and_copies_audio(clip, tmp_path):
+    out = tmp_path / "styled.mp4"
+    r = brushwork("video", clip, "-o", out, "--style", "starry-night", "--size", WIDTH, "-q")
+    assert r.returncode == 0, r.stderr
+    frames_in, audio_in, packets_in = streams(clip)
+    frames_out, audio_out, packets_out = streams(out)
+    assert len(frames_out) == len(frames_in) == FRAMES
+    assert audio_out == audio_in == "aac" and packets_out == packets_in > 0
+    assert "audio copied" in r.stderr
+    assert np.abs(frames_out[5].astype(float) - frames_in[5]).mean() > 20  # it is painted, not the input
+    assert [p.name for p in tmp_path.iterdir()] == ["styled.mp4"]  # no temporary file left behind
+
+
+def test_webm_reencodes_audio_and_rotation_is_kept(tmp_path):
+    from brushwork import stylize_video
+
+    src = cut(tmp_path / "rotated.mp4", frames=4, width=128, rotation=90)
+    res = stylize_video(src, tmp_path / "out.webm", "the-scream", size=128, progress=False)
+    assert res.frames == 4 and res.audio == "re-encoded"
+    with av.open(str(tmp_path / "out.webm")) as c:
+        assert c.streams.audio[0].codec_context.name == "opus"
+        frames = list(c.decode(video=0))
+    assert len(frames) == 4 and frames[0].rotation == 90
+
+
+def test_consistency_lowers_flicker(clip, tmp_path):
+    from brushwork import stylize_video
+    from brushwork.evaluation.metrics import warping_error
+
+    def run(consistency):
+        pairs = []
+        stylize_video(clip, tmp_path / f"c{consistency}.mp4", "starry-night", size=WIDTH, consistency=consistency,
+                      progress=False, on_frame=lambda i, o: pairs.append((i, o)))
+        return np.mean([warping_error(po, o, pi, i) for (pi, po), (i, o) in zip(pairs, pairs[1:])])
+
+    plain, steady = run(0.0), run(0.7)
+    assert steady < 0.8 * plain
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(clip, tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    data = clip.read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    cut(d / "empty.mkv", frames=0)
+    cut(d / "sound.m4a", video=False)
+    return d
+
+
+@pytest.mark.parametrize("name, needle", [("noise.mp4", "not a readable video"),
+                                          ("truncated.mp4", "not a readable video"),
+                                          ("empty.mkv", "no frames"),
+                                          ("sound.m4a", "audio-only")])
+def test_bad_inputs_one_line_no_output(bad_inputs, tmp_path, name, needle):
+    out = tmp_path / "out.mp4"
+    r = brushwork("video", bad_inputs / name, "-o", out, "--style", "starry-night", "--size", 64, "-q")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("brushwork: error:") and needle in lines[0], r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_outputs_one_line_nothing_touched(clip, tmp_path):
+    existing = tmp_path / "taken.mp4"
+    existing.write_bytes(b"mine")
+    for target, needle in [(existing, "already exists"), (tmp_path / "no-such-dir" / "o.mp4", "does not exist"),
+                           (tmp_path / "o.gif", "unknown video format"), ("/proc/brushwork-out.mp4", "cannot write")]:
+        r = brushwork("video", clip, "-o", target, "--style", "starry-night", "--size", 64, "-q")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], (target, r.stderr)
+    assert existing.read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.mp4"]
