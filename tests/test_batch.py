@@ -1,0 +1,135 @@
+"""`brushwork batch` for real: worker processes, a local Ray instance on loopback, eval photos, a corrupt file."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brushwork import BrushworkError
+from brushwork.batch import BatchSettings, run_batch
+from brushwork.batch.manifest import read
+
+SIZE = 128  # small: a loaded 2-core machine; the engines' work, not the painting, is under test
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "brushwork.cli", "batch", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def pixels(path):
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, eval_content):
+    """A folder of 7 eval photos, one truncated JPEG and a text file (not picked up from a folder)."""
+    folder = tmp_path_factory.mktemp("photos")
+    for f in eval_content[:7]:
+        shutil.copy(f, folder / f.name)
+    (folder / "broken.jpg").write_bytes(eval_content[7].read_bytes()[:3000])
+    (folder / "notes.txt").write_text("not a picture")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_run(photos, tmp_path_factory):
+    """The local engine through the CLI: 2 worker processes (1 thread each) at 256 px."""
+    out = tmp_path_factory.mktemp("local")
+    proc = cli(photos, "-o", out, "--style", "starry-night", "--size", SIZE, "--workers", 2, "-q")
+    return proc, out
+
+
+def test_local_engine_paints_folder_and_records_the_corrupt_file(local_run, photos):
+    proc, out = local_run
+    assert proc.returncode == 1, proc.stderr  # one item failed
+    assert "Traceback" not in proc.stderr
+    assert "7 done, 0 skipped, 1 failed of 8" in proc.stderr.strip().splitlines()[-1]
+    records = {os.path.basename(r["input"]): r for r in read(out)}
+    assert len(records) == 8 and "notes.txt" not in records
+    bad = records.pop("broken.jpg")
+    assert bad["status"] == "failed" and "broken.jpg" in bad["error"] and not os.path.exists(bad["output"])
+    workers = set()
+    for name, rec in records.items():
+        assert rec["status"] == "done" and rec["error"] is None and rec["seconds"] > 0
+        assert rec["settings"]["size"] == SIZE and rec["settings"]["method"] == "lapstyle"
+        im = Image.open(rec["output"])
+        assert max(im.size) == SIZE
+        photo = np.asarray(Image.open(photos / name).convert("RGB").resize(im.size))
+        assert np.abs(pixels(rec["output"]).astype(float) - photo).mean() > 10  # painted, not copied
+        workers.add(rec["worker"])
+    assert len(workers) == 2  # two processes shared the work
+    assert not list(out.glob(".*part*"))
+
+
+def test_rerun_skips_finished_items(local_run, photos):
+    _, out = local_run
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    proc = cli(photos, "-o", out, "--style", "starry-night", "--size", SIZE, "--workers", 2, "-q")
+    assert proc.returncode == 1  # the corrupt file is tried again and fails again
+    assert "1 done" not in proc.stderr and "0 done, 7 skipped, 1 failed of 8" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*.png")} == before  # nothing rewritten
+    rerun = read(out)[8:]
+    assert sorted(r["status"] for r in rerun) == ["failed"] + ["skipped"] * 7
+
+
+def test_styles_grid_and_bad_settings(photos, tmp_path):
+    """--styles-grid paints each input once per style; bad settings fail before any work, in one line."""
+    one = tmp_path / "one"
+    one.mkdir()
+    src = next(p for p in sorted(photos.glob("*.jpg")) if p.name != "broken.jpg")
+    shutil.copy(src, one / src.name)
+    s = BatchSettings(styles=["starry-night", "the-scream"], options={"size": 64}, styles_grid=True, workers=1)
+    summary = run_batch([str(one / "*.jpg")], tmp_path / "grid", s, progress=False)
+    assert (summary.done, summary.failed) == (2, 0), summary.failures
+    names = sorted(p.name for p in (tmp_path / "grid").glob("*.png"))
+    assert names == [f"{src.stem}-starry-night.png", f"{src.stem}-the-scream.png"]
+    assert not np.array_equal(*(pixels(tmp_path / "grid" / n) for n in names))
+    for settings, words in ((dict(options={"strength": 3.0}), "strength"), (dict(engine="spark"), "engine"),
+                            (dict(styles_grid=True), "two or more")):
+        with pytest.raises(BrushworkError, match=words):
+            run_batch([str(one)], tmp_path / "x", BatchSettings(styles=["starry-night"], **settings), progress=False)
+    p = cli(tmp_path / "missing", "-o", tmp_path / "x", "--style", "starry-night")
+    assert p.returncode == 2 and p.stderr.strip() == f"brushwork: error: no such file or folder: {tmp_path / 'missing'}"
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A real local Ray instance on loopback with 2 CPUs (no dashboard)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_matches_local_and_survives_a_killed_worker(ray_local, local_run, photos, tmp_path):
+    """2 actors paint what the local engine painted, pixel for pixel, though one actor is SIGKILLed mid-run."""
+    _, local_out = local_run
+    killed = []
+
+    def kill_first_worker(record):
+        if record["status"] == "done" and not killed:
+            pid = int(record["worker"].rsplit(":", 1)[1])
+            os.kill(pid, signal.SIGKILL)  # it has its next photo in hand
+            killed.append(pid)
+
+    s = BatchSettings(styles=["starry-night"], options={"size": SIZE}, engine="ray", workers=2, threads=1)
+    summary = run_batch([str(photos / "*.jpg")], tmp_path, s, progress=False, on_record=kill_first_worker)
+    assert killed and (summary.done, summary.failed, summary.skipped) == (7, 1, 0)
+    records = read(tmp_path)
+    done = [r for r in records if r["status"] == "done"]
+    assert len(done) == 7 and len({r["output"] for r in done}) == 7  # each output recorded once
+    assert any(r["attempt"] == 2 for r in done)  # the killed actor's photo was painted again elsewhere
+    assert str(killed[0]) not in {r["worker"].rsplit(":", 1)[1] for r in done if r["attempt"] == 2}
+    for r in done:
+        local = local_out / os.path.basename(r["output"])
+        assert np.array_equal(pixels(r["output"]), pixels(local)), r["output"]
+    assert not list(tmp_path.glob(".*part*"))
+    again = run_batch([str(photos / "*.jpg")], tmp_path, s, progress=False)
+    assert (again.done, again.skipped, again.failed) == (0, 7, 1)
