@@ -1,0 +1,121 @@
+"""The multipart form of POST /v1/stylize and /v1/jobs (fields named as the CLI's options) and its checks.
+
+Styles are built-in names (`style`) or uploaded files (`style_image`), never paths; masks follow the styles'
+order (names first, then files). Everything is checked here and turned into a `work.Request`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import File, Form, HTTPException, UploadFile
+
+from .. import api
+from ..assets import gallery
+from ..core.color import check_mode
+from .settings import Settings
+from .uploads import read_image
+from .work import FORMATS, Request
+
+METHOD_ONLY = {"draft_size": "lapstyle", "iterations": "optimize"}
+
+
+@dataclass
+class StylizeForm:
+    """The raw form fields, as FastAPI parsed them."""
+    content: UploadFile | None
+    style: list[str]
+    style_image: list[UploadFile]
+    mask: list[UploadFile]
+    keep_mask: UploadFile | None
+    method: str
+    size: int
+    strength: float | None
+    style_weights: str | None
+    preserve_color: str | None
+    style_scale: float | None
+    draft_size: int | None
+    iterations: int | None
+    seed: int
+    format: str
+
+
+def stylize_form(
+    content: UploadFile | None = File(None, description="The photo to paint (PNG, JPEG, WebP, GIF, BMP, TIFF)."),
+    style: list[str] = Form([], description="A built-in style name (GET /v1/styles); repeat to blend."),
+    style_image: list[UploadFile] = File([], description="A painting to take the style of; repeatable."),
+    mask: list[UploadFile] = File([], description="Region mask per style, in style order (white = that style)."),
+    keep_mask: UploadFile | None = File(None, description="White where the photo is kept as it is."),
+    method: str = Form(api.DEFAULT_METHOD, description="lapstyle (fast), adain or optimize (slow)."),
+    size: int = Form(512, description="Long side of the output in pixels."),
+    strength: float | None = Form(None, description="0 = the photo, 1 = all style."),
+    style_weights: str | None = Form(None, description="Blend weights, one per style, e.g. 0.7,0.3."),
+    preserve_color: str | None = Form(None, description="luminance or histogram: keep the photo's colours."),
+    style_scale: float | None = Form(None, description="Scale of the style's strokes (1 = as is)."),
+    draft_size: int | None = Form(None, description="[lapstyle] 256 (default) or 128 (faster)."),
+    iterations: int | None = Form(None, description="[optimize] Iterations at the first scale."),
+    seed: int = Form(0, description="Same seed, same picture."),
+    format: str = Form("png", description="png, jpeg or webp."),
+) -> StylizeForm:
+    """FastAPI dependency: the form fields (documented in the OpenAPI schema at /docs)."""
+    return StylizeForm(content, style, style_image, mask, keep_mask, method, size, strength, style_weights,
+                       preserve_color, style_scale, draft_size, iterations, seed, format)
+
+
+def _weights(text: str | None, n: int) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        weights = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise HTTPException(400, f"style_weights must be numbers separated by commas, got {text!r}") from None
+    if len(weights) != n:
+        raise HTTPException(400, f"{len(weights)} style_weights for {n} styles; give one per style")
+    return weights
+
+
+def check_form(f: StylizeForm, settings: Settings, max_size: int, need_content: bool = True) -> None:
+    """Cheap checks of the fields (no decoding): 400 with what is wrong."""
+    if need_content and f.content is None:
+        raise HTTPException(400, "send the photo as the file field 'content'")
+    if f.method not in api.METHODS:
+        raise HTTPException(400, f"unknown method {f.method!r}; choose one of {', '.join(api.METHODS)}")
+    n = len(f.style) + len(f.style_image)
+    if n == 0:
+        raise HTTPException(400, "give a style: 'style' (a built-in name) or 'style_image' (a file)")
+    if n > settings.max_styles:
+        raise HTTPException(400, f"{n} styles; at most {settings.max_styles}")
+    unknown = [s for s in f.style if s not in gallery.styles()]
+    if unknown:
+        raise HTTPException(400, f"unknown style {unknown[0]!r}; see GET /v1/styles (files go in 'style_image')")
+    if f.mask and len(f.mask) != n:
+        raise HTTPException(400, f"{len(f.mask)} masks for {n} styles; give one mask per style")
+    if not 16 <= f.size <= max_size:
+        raise HTTPException(400, f"size must be between 16 and {max_size} px here, got {f.size}")
+    if f.strength is not None and not 0.0 <= f.strength <= 1.0:
+        raise HTTPException(400, f"strength must be between 0 and 1, got {f.strength}")
+    if f.format.lower() not in FORMATS:
+        raise HTTPException(400, f"unknown format {f.format!r}; choose png, jpeg or webp")
+    for name, owner in METHOD_ONLY.items():
+        if getattr(f, name) is not None and f.method != owner:
+            raise HTTPException(400, f"{name} only applies to method {owner} (this request uses {f.method})")
+    try:
+        check_mode(f.preserve_color)
+    except Exception as exc:
+        raise HTTPException(400, str(exc)) from None
+    _weights(f.style_weights, n)
+
+
+def build_request(f: StylizeForm, settings: Settings, max_size: int) -> Request:
+    """Decode the uploads (checked by content and size) into a work.Request; raises HTTPException."""
+    check_form(f, settings, max_size)
+    limit = settings.max_image_bytes
+    content = read_image(f.content, limit, "content", long_side=f.size)
+    styles = list(f.style) + [read_image(u, limit, f"style_image {i + 1}", long_side=api.MAX_STYLE_SIDE)
+                              for i, u in enumerate(f.style_image)]
+    masks = [read_image(u, limit, f"mask {i + 1}", long_side=f.size) for i, u in enumerate(f.mask)] or None
+    keep = read_image(f.keep_mask, limit, "keep_mask", long_side=f.size) if f.keep_mask else None
+    options = {"size": f.size, "strength": f.strength, "style_scale": f.style_scale, "draft_size": f.draft_size,
+               "iterations": f.iterations, "seed": f.seed}
+    return Request(content=content, styles=styles, method=f.method, masks=masks, keep=keep,
+                   style_weights=_weights(f.style_weights, len(styles)), preserve_color=f.preserve_color,
+                   format=f.format.lower(), options={k: v for k, v in options.items() if v is not None})

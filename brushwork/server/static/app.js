@@ -1,0 +1,253 @@
+// The brushwork page: a thin client of the HTTP API (/v1/styles, /v1/stylize, /v1/jobs). No build step.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const token = new URLSearchParams(location.hash.slice(1)).get("token");  // open /#token=... on a guarded server
+const headers = token ? { Authorization: "Bearer " + token } : {};
+const state = { photo: null, style: null, custom: null, painted: { style2: false, keep: false },
+                busy: false, pending: null, controller: null, full: null, fullKey: "" };
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+function setStatus(text) { $("status").textContent = text; }
+
+async function detail(response) {  // the API's errors are JSON {"detail": "..."}
+  try { return (await response.json()).detail || response.statusText; } catch { return response.statusText; }
+}
+
+async function api(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers: { ...headers, ...(options.headers || {}) } });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new Error("cannot reach the server (" + err.message + ")");
+  }
+  if (!response.ok) {
+    const err = new Error(await detail(response));
+    err.status = response.status;
+    err.retryAfter = Number(response.headers.get("Retry-After") || 0);
+    throw err;
+  }
+  return response;
+}
+
+// ---- styles ----
+function styleButton(name, title, src, onPick) {
+  const b = document.createElement("button");
+  b.type = "button"; b.dataset.style = name; b.title = title; b.setAttribute("aria-pressed", "false");
+  b.innerHTML = `<img alt=""><span></span>`;
+  b.querySelector("img").src = src;
+  b.querySelector("span").textContent = name;
+  b.addEventListener("click", onPick);
+  return b;
+}
+function pick(name) {
+  state.style = name;
+  for (const b of $("gallery").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.style === name));
+  render(false);
+}
+async function loadStyles() {
+  const styles = await (await api("/v1/styles")).json();
+  const select = $("style2");
+  for (const s of styles) {
+    $("gallery").append(styleButton(s.name, s.title, s.thumbnail, () => pick(s.name)));
+    select.append(new Option(s.name, s.name));
+  }
+}
+$("style-upload").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  if (!file) return;
+  state.custom = file;
+  const old = $("gallery").querySelector('[data-style="custom"]');
+  if (old) old.remove();
+  $("gallery").prepend(styleButton("custom", file.name, URL.createObjectURL(file), () => pick("custom")));
+  if (![...$("style2").options].some((o) => o.value === "custom")) $("style2").append(new Option("your painting", "custom"));
+  pick("custom");
+});
+
+// ---- photo ----
+function setPhoto(file) {
+  if (!file) return;
+  if (!file.type.startsWith("image/")) { showError(`${file.name} is not a picture`); return; }
+  state.photo = file; state.full = null;
+  const before = $("before");
+  before.onload = () => { $("stage").classList.remove("empty"); resetMask(); render(false); };
+  before.onerror = () => showError("this browser cannot show that picture; try a JPEG or PNG");
+  before.src = URL.createObjectURL(file);
+  $("result").removeAttribute("src");
+}
+$("photo").addEventListener("change", (e) => setPhoto(e.target.files[0]));
+const drop = $("drop");
+for (const ev of ["dragenter", "dragover"]) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
+for (const ev of ["dragleave", "drop"]) drop.addEventListener(ev, () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); setPhoto(e.dataTransfer.files[0]); });
+
+// ---- brush ----
+const mask = $("mask");
+const ctx = mask.getContext("2d");
+const COLORS = { style2: "rgb(255,0,0)", keep: "rgb(0,0,255)" };
+function brushMode() { return document.querySelector('input[name="brush"]:checked').value; }
+function resetMask() {
+  const im = $("before"), scale = Math.min(1, 768 / Math.max(im.naturalWidth, im.naturalHeight));
+  mask.width = Math.round(im.naturalWidth * scale); mask.height = Math.round(im.naturalHeight * scale);
+  state.painted = { style2: false, keep: false };
+}
+for (const r of document.querySelectorAll('input[name="brush"]')) {
+  r.addEventListener("change", () => $("stage").classList.toggle("painting", brushMode() !== "off"));
+}
+let drawing = false;
+function dab(e) {
+  const box = mask.getBoundingClientRect(), k = mask.width / box.width, mode = brushMode();
+  ctx.fillStyle = COLORS[mode];
+  ctx.beginPath();
+  ctx.arc((e.clientX - box.left) * k, (e.clientY - box.top) * k, $("brush-size").value * k / 2, 0, 2 * Math.PI);
+  ctx.fill();
+  state.painted[mode] = true;
+}
+mask.addEventListener("pointerdown", (e) => { if (brushMode() === "off") return; drawing = true; mask.setPointerCapture(e.pointerId); dab(e); });
+mask.addEventListener("pointermove", (e) => { if (drawing) dab(e); });
+mask.addEventListener("pointerup", () => { if (drawing) { drawing = false; render(false); } });
+$("clear-brush").addEventListener("click", () => { ctx.clearRect(0, 0, mask.width, mask.height); state.painted = { style2: false, keep: false }; render(false); });
+
+function maskBlob(channel, invert = false) {  // white where the brush painted in that mode's colour
+  const src = ctx.getImageData(0, 0, mask.width, mask.height).data;
+  const out = new ImageData(mask.width, mask.height);
+  for (let i = 0; i < src.length; i += 4) {
+    const on = src[i + 3] > 0 && src[i + channel] > 128;
+    const v = on !== invert ? 255 : 0;
+    out.data[i] = out.data[i + 1] = out.data[i + 2] = v; out.data[i + 3] = 255;
+  }
+  const c = document.createElement("canvas");
+  c.width = mask.width; c.height = mask.height;
+  c.getContext("2d").putImageData(out, 0, 0);
+  return new Promise((resolve) => c.toBlob(resolve, "image/png"));
+}
+
+// ---- rendering ----
+function addStyle(form, name) {
+  if (name === "custom") form.append("style_image", state.custom, state.custom.name);
+  else form.append("style", name);
+}
+async function buildForm(preview) {
+  const form = new FormData();
+  form.append("content", state.photo, state.photo.name);
+  addStyle(form, state.style);
+  const second = $("style2").value;
+  if (second) {
+    addStyle(form, second);
+    if (state.painted.style2) {
+      form.append("mask", await maskBlob(0, true), "mask1.png");
+      form.append("mask", await maskBlob(0), "mask2.png");
+    } else {
+      const w = $("blend").value / 100;
+      form.append("style_weights", `${1 - w},${w}`);
+    }
+  } else if (state.painted.style2) {
+    throw new Error("choose a second style for the regions you painted");
+  }
+  if (state.painted.keep) form.append("keep_mask", await maskBlob(2), "keep.png");
+  form.append("strength", $("strength").value / 100);
+  if ($("keep-colors").checked) form.append("preserve_color", "luminance");
+  form.append("size", preview ? 256 : $("size").value);
+  if (preview) form.append("draft_size", 128);  // the fast low-resolution pass while a slider moves
+  return form;
+}
+
+// One request at a time: while one runs, only the latest wish is kept and sent when it ends.
+function render(preview) {
+  if (!state.photo || !state.style) return;
+  if (state.busy) {
+    if (!preview && state.controller && state.busyPreview) state.controller.abort();  // release beats a preview
+    state.pending = state.pending === false ? false : preview;
+    return;
+  }
+  run(preview);
+}
+async function run(preview) {
+  state.busy = true; state.busyPreview = preview; state.controller = new AbortController();
+  const t0 = performance.now();
+  setStatus(preview ? "preview…" : "painting…");
+  try {
+    const form = await buildForm(preview);
+    const response = await api("/v1/stylize", { method: "POST", body: form, signal: state.controller.signal });
+    const blob = await response.blob();
+    const img = $("result");
+    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    img.dataset.url = URL.createObjectURL(blob);
+    img.src = img.dataset.url;
+    img.dataset.kind = preview ? "preview" : "full";
+    img.dataset.renders = String(Number(img.dataset.renders) + 1);
+    if (!preview) setDownload(blob);
+    showError("");
+    setStatus(`${preview ? "preview" : "done"} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+  } catch (err) {
+    if (err.name !== "AbortError") {
+      showError(err.status === 503 ? `The server is busy; trying again in ${err.retryAfter || 1} s.` : err.message);
+      setStatus("");
+      if (err.status === 503) setTimeout(() => render(preview), 1000 * (err.retryAfter || 1));
+    }
+  } finally {
+    state.busy = false;
+    const next = state.pending;
+    state.pending = null;
+    if (next !== null) run(next);
+  }
+}
+function setDownload(blob) {
+  const a = $("download");
+  if (a.dataset.url) URL.revokeObjectURL(a.dataset.url);
+  a.dataset.url = URL.createObjectURL(blob);
+  a.href = a.dataset.url;
+  a.download = `brushwork-${state.style}.${blob.type.split("/")[1] || "png"}`;
+  a.setAttribute("aria-disabled", "false");
+}
+
+// ---- sliders ----
+for (const [id, out, fmt] of [["strength", "strength-out", (v) => v + "%"], ["blend", "blend-out", (v) => v + "%"]]) {
+  $(id).addEventListener("input", () => { $(out).textContent = fmt($(id).value); render(true); });
+  $(id).addEventListener("change", () => render(false));
+}
+$("style2").addEventListener("change", () => { $("blend").disabled = !$("style2").value; render(false); });
+$("size").addEventListener("change", () => render(false));
+$("keep-colors").addEventListener("change", () => render(false));
+$("compare").addEventListener("input", () => {
+  $("after-wrap").style.clipPath = `inset(0 ${100 - $("compare").value}% 0 0)`;
+});
+
+// ---- video (only when the server has video support) ----
+$("video").addEventListener("change", async (e) => {
+  const file = e.target.files[0];
+  if (!file || !state.style) { showError("choose a style first, then the video"); return; }
+  const form = new FormData();
+  form.append("video", file, file.name);
+  addStyle(form, state.style);
+  form.append("strength", $("strength").value / 100);
+  const bar = $("video-progress");
+  try {
+    const job = await (await api("/v1/jobs", { method: "POST", body: form })).json();
+    bar.hidden = false;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const s = await (await api(`/v1/jobs/${job.id}`)).json();
+      bar.value = s.progress;
+      setStatus(`video: ${s.state}${s.eta_s ? `, about ${Math.round(s.eta_s)} s left` : ""}`);
+      if (s.state === "failed") throw new Error(s.error || "the video job failed");
+      if (s.state === "done") break;
+    }
+    const blob = await (await api(`/v1/jobs/${job.id}/result`)).blob();
+    const a = $("video-download");
+    a.href = URL.createObjectURL(blob); a.download = "brushwork-video.mp4"; a.hidden = false;
+  } catch (err) { showError(err.message); }
+});
+
+window.addEventListener("error", (e) => showError("page error: " + e.message));
+(async () => {
+  try {
+    const health = await (await fetch("/healthz")).json();
+    $("video-section").hidden = !health.video;
+    await loadStyles();
+  } catch (err) { showError(err.message); }
+})();

@@ -1,0 +1,86 @@
+"""The work behind the routes: one Stylizer per method for the whole process, progress fractions, encoding.
+
+A thin layer over `brushwork.Stylizer`: requests arrive as decoded PIL images and checked options, and leave
+as PNG/JPEG/WebP bytes.
+"""
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from .. import api
+from ..core.images import load_image, resize, to_pil
+
+FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
+           "webp": ("WEBP", "image/webp")}
+
+
+_stylizers: dict[str, api.Stylizer] = {}
+_stylizers_lock = threading.Lock()
+
+
+def stylizer(method: str) -> api.Stylizer:
+    """The process-wide Stylizer of a method (networks loaded once, style statistics cached and bounded)."""
+    with _stylizers_lock:
+        if method not in _stylizers:
+            _stylizers[method] = api.Stylizer(method, progress=False)  # its style cache is a bounded LRU
+        return _stylizers[method]
+
+
+@dataclass
+class Request:
+    """A checked stylize request: images already decoded, options named as in the Python API."""
+    content: Image.Image
+    styles: list  # built-in names and PIL images, in that order
+    method: str = api.DEFAULT_METHOD
+    masks: list | None = None
+    keep: Image.Image | None = None  # white = keep the photo here
+    style_weights: list[float] | None = None
+    preserve_color: str | None = None
+    format: str = "png"
+    options: dict = field(default_factory=dict)  # size, strength, seed, style_scale, draft_size
+
+
+def progress_fn(req: Request, report):
+    """A callback that turns the method's Progress events into an overall fraction for `report`."""
+    if req.method == "optimize":
+        from ..methods import optimize
+
+        opts = optimize.Options(**{k: v for k, v in req.options.items() if k in ("size", "iterations")})
+        sizes = optimize.scale_ladder(opts.size, opts.start_size, opts.scale_step)
+        iters = optimize.iteration_schedule(sizes, opts.optimizer, opts.iterations)
+        work = [n * (s / sizes[-1]) ** 2 for n, s in zip(iters, sizes)]
+        return lambda p: report((sum(work[:p.scale]) + work[p.scale] * min(1.0, p.fraction)) / sum(work))
+    return lambda p: report({"draft": 0.3, "revise": 0.3 + 0.7 * p.fraction}.get(p.stage, p.fraction))
+
+
+def run(req: Request, report=lambda f: None) -> tuple[bytes, str]:
+    """Stylize one request and encode it; `report(fraction)` may raise to stop the work."""
+    st = stylizer(req.method)
+    out = st.stylize_tensor(req.content, req.styles, method=req.method, style_weights=req.style_weights,
+                            masks=req.masks, preserve_color=req.preserve_color,
+                            callback=progress_fn(req, report), **req.options)
+    if req.keep is not None:
+        photo = resize(load_image(req.content), tuple(out.shape[-2:]))
+        keep = resize(load_image(req.keep).mean(1, keepdim=True), tuple(out.shape[-2:]))
+        out = out * (1 - keep) + photo * keep
+    return encode(to_pil(out), req.format)
+
+
+def encode(im: Image.Image, fmt: str) -> tuple[bytes, str]:
+    """PNG, JPEG or WebP bytes and their media type."""
+    pil_format, media = FORMATS[fmt]
+    buf = io.BytesIO()
+    im.save(buf, format=pil_format, **({"quality": 92} if pil_format != "PNG" else {}))
+    return buf.getvalue(), media
+
+
+def thumbnail(path, side: int = 160) -> bytes:
+    """A small JPEG of a built-in style for the gallery."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((side, side))
+        return encode(im, "jpeg")[0]
