@@ -141,3 +141,22 @@ def test_bad_outputs_one_line_nothing_touched(clip, tmp_path):
         assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], (target, r.stderr)
     assert existing.read_bytes() == b"mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.mp4"]
+
+
+def test_ctrl_c_leaves_no_file(clip, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "o.mp4"
+    p = subprocess.Popen([sys.executable, "-m", "brushwork.cli", "video", str(clip), "-o", str(out), "--style",
+                          "starry-night", "--size", "96", "-q"], stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    part = tmp_path / ".o.part.mp4"
+    deadline = time.time() + 120
+    while not part.exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert part.exists(), "the temporary output never appeared"
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=60)
+    assert p.returncode != 0 and list(tmp_path.iterdir()) == []

@@ -57,7 +57,7 @@ class FrameScorer:
 
 
 def evaluate_video(input, style, consistencies=(0.0, DEFAULT_CONSISTENCY), size: int | None = DEFAULT_SIZE,
-                   every: int = 1, out_dir=None, progress: bool = True, **options) -> list[dict]:
+                   every: int = 1, out_dir=None, max_frames: int | None = None, progress: bool = True, **options) -> list[dict]:
     """One row per consistency: fps, frames, warping error (output and input), mean content and style losses."""
     from ..api import Stylizer
     from ..assets import gallery
@@ -71,7 +71,7 @@ def evaluate_video(input, style, consistencies=(0.0, DEFAULT_CONSISTENCY), size:
     info = probe(input)
     w, h = frame_size(info.width, info.height, size)
     st.stylize_tensor(torch.rand(1, 3, h, w), styles, size=max(w, h),  # warm-up: networks, style statistics
-                      **{k: v for k, v in options.items() if k not in ("preserve_color", "color_from")})
+                      **{k: v for k, v in options.items() if k not in ("preserve_color", "color_from", "crf")})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(out_dir) if out_dir else Path(tmp)
@@ -79,7 +79,8 @@ def evaluate_video(input, style, consistencies=(0.0, DEFAULT_CONSISTENCY), size:
             scorer = FrameScorer(style_t, every)
             out = folder / f"{Path(str(input)).stem}-c{c:g}.mp4"
             res: VideoResult = stylize_video(input, out, styles, size=size, consistency=c, overwrite=True,
-                                             progress=progress, stylizer=st, on_frame=scorer, **options)
+                                             progress=progress, stylizer=st, on_frame=scorer,
+                                             max_frames=max_frames, **options)
             rows.append({"consistency": c, "frames": res.frames, "skipped": res.skipped, "cuts": res.cuts,
                          "width": res.width, "height": res.height, "seconds": res.seconds, "fps": res.fps,
                          **scorer.summary()})

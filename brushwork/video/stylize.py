@@ -107,6 +107,7 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
                   consistency: float = DEFAULT_CONSISTENCY, method: str = DEFAULT_METHOD, style_weights=None,
                   preserve_color: str | None = None, color_from=None, overwrite: bool = False,
                   progress: bool = True, stylizer: Stylizer | None = None, on_frame=None, crf: int = 20,
+                  max_frames: int | None = None,
                   **options) -> VideoResult:
     """Stylize a clip into `output` (.mp4 H.264 or .webm VP9) keeping frame rate, frame count, rotation and sound.
 
@@ -114,7 +115,8 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
     `size` is the output's long side in px (None: the input's); `consistency` in [0, 1] (0 = frame by frame);
     `preserve_color` ('luminance' or 'histogram') and `color_from` as for images; other options go to the
     method (strength, draft_size, ...). `on_frame(input_rgb, output_rgb)` sees each pair (uint8 HxWx3; its
-    time is not counted in the result's fps). Returns a VideoResult.
+    time is not counted in the result's fps); `max_frames` stops after that many frames (a preview).
+    Returns a VideoResult.
     """
     if not 0.0 <= consistency <= 1.0:
         raise BrushworkError(f"consistency must be between 0 and 1, got {consistency}")
@@ -133,7 +135,8 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
     with reader, Writer(output, w, h, info.rate, reader.c.streams.video[0].time_base, info.rotation,
                         reader.audio_stream, overwrite, crf) as writer:
         reader.on_audio = writer.audio
-        bar = tqdm(total=info.frames or None, unit="frame", desc="stylize video", disable=not progress,
+        total = min(info.frames or max_frames or 0, max_frames or info.frames or 0) or None
+        bar = tqdm(total=total, unit="frame", desc="stylize video", disable=not progress,
                    dynamic_ncols=True)
         fixed = None
         t0 = time.perf_counter()
@@ -157,6 +160,8 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
                 on_frame(rgb, frame8)
                 t0 += time.perf_counter() - t1
             bar.update(1)
+            if max_frames and writer.frames >= max_frames:
+                break
         bar.close()
         spent = time.perf_counter() - t0
         path = writer.commit()
