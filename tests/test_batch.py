@@ -99,6 +99,27 @@ def test_styles_grid_and_bad_settings(photos, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(photos, tmp_path):
+    """SIGINT after the first picture: the workers stop, nothing half-written; the same run again does the rest."""
+    import psutil
+
+    s = BatchSettings(styles=["starry-night"], options={"size": 64}, workers=1)
+    inputs = [str(photos / "*.jpg")]
+
+    def ctrl_c(record):
+        if record["status"] == "done":
+            signal.raise_signal(signal.SIGINT)  # as a terminal's Ctrl-C reaches the batch's process
+
+    first = run_batch(inputs, tmp_path, s, progress=False, on_record=ctrl_c)
+    assert first.interrupted and first.done == 1  # (broken.jpg, first in order, failed before it)
+    assert not [c for c in psutil.Process().children(recursive=True)
+                if c.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(c.cmdline())]  # workers gone
+    assert not list(tmp_path.glob(".*part*")) and len(list(tmp_path.glob("*.png"))) == 1
+    second = run_batch(inputs, tmp_path, s, progress=False)
+    assert not second.interrupted and (second.skipped, second.done, second.failed) == (1, 6, 1)
+    assert len({r["output"] for r in read(tmp_path) if r["status"] == "done"}) == 7
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     """A real local Ray instance on loopback with 2 CPUs (no dashboard)."""

@@ -5,9 +5,9 @@ import glob
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.images import IMAGE_SUFFIXES
 from ..errors import BrushworkError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
 

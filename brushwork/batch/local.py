@@ -44,9 +44,12 @@ def _run(job: Job) -> dict:
 
 def _kill(pool: ProcessPoolExecutor) -> None:
     """Stop this pool's worker processes now (they are ours; outputs are renamed into place, so none is half-written)."""
-    for proc in list(getattr(pool, "_processes", {}).values()):
+    procs = list(getattr(pool, "_processes", {}).values())
+    for proc in procs:
         if proc.is_alive():
             proc.kill()
+    for proc in procs:
+        proc.join(10)  # reaped: no zombie left behind
     pool.shutdown(wait=False, cancel_futures=True)
 
 
