@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> str:
-    """One line describing this machine and software (see brushwork.machine)."""
-    from brushwork.machine import describe, machine_info
+    """One line describing this machine and software (see brushwork.evaluation.machine)."""
+    from brushwork.evaluation.machine import describe, machine_info
 
     return describe(machine_info())
 

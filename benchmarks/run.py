@@ -75,7 +75,7 @@ def worker(args) -> dict:
     import torch
 
     from brushwork import Stylizer
-    from brushwork.evaluate_cli import parse_sets
+    from brushwork.cli.evaluate import parse_sets
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -93,7 +93,7 @@ def worker(args) -> dict:
 
 def measure(method: str, size: int, args) -> dict:
     """Run one configuration in a fresh subprocess; a failure or timeout becomes a row saying so."""
-    from brushwork import gallery
+    from brushwork.assets import gallery
 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--method", method, "--size", str(size),
            "--content", str(gallery.resolve(args.content)), "--style", str(gallery.resolve(args.style)),
@@ -159,8 +159,8 @@ def main(argv=None) -> int:
         return 0
 
     from brushwork.api import METHODS
-    from brushwork.charts import cost_vs_size
-    from brushwork.machine import describe, machine_info
+    from brushwork.evaluation.charts import cost_vs_size
+    from brushwork.evaluation.machine import describe, machine_info
 
     methods = [m.strip() for m in (args.methods or ",".join(METHODS)).split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS and m != REFERENCE]

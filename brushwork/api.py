@@ -1,27 +1,33 @@
 """The Python API: `stylize(content, style, method=..., **options)` and the reusable `Stylizer`.
 
 Data flows one way: images in -> tensors -> method (encoder features inside) -> tensor -> image out.
-The CLI and any other front end are thin layers over this module.
+`brushwork stylize` (and the video, web and batch front ends) are thin layers over this module; training,
+evaluation and learn-style have Python entry points of their own (brushwork.training.run.train,
+brushwork.evaluation.runner.evaluate, brushwork.training.learn_style) that their CLI commands wrap.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import importlib
+import os
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from . import color, gallery
-from .brush import is_brush, load_brush
+from .assets import gallery
+from .assets.brush import is_brush, load_brush
+from .core import budget, color
+from .core.images import fit_size, load_array, load_image, resize, resize_long_side, to_pil, to_tensor
 from .errors import BrushworkError
-from .images import load_array, load_image, resize, resize_long_side, to_pil, to_tensor
+from .methods.common import LRUCache, Progress  # noqa: F401  (Progress: what `callback` receives)
 
 METHODS = {"optimize": "brushwork.methods.optimize", "adain": "brushwork.methods.adain",
            "lapstyle": "brushwork.methods.lapstyle"}
 DEFAULT_METHOD = "lapstyle"
 MAX_STYLE_SIDE = 2048  # style images are never needed larger than this
+CACHE_ENTRIES = 64  # style statistics kept per Stylizer (least recently used dropped; a few MB each at most)
 
 
 def method_module(name: str):
@@ -36,9 +42,50 @@ def _key(t: torch.Tensor) -> str:
     return hashlib.sha1(t.numpy().tobytes()).hexdigest()[:16]
 
 
+def check_source(ref, what: str = "style"):
+    """`ref` with a built-in name resolved to its file; a name or path that is neither is a one-line error that
+    suggests the closest built-in names ("did you mean starry-night?"). PIL images and arrays pass unchanged."""
+    resolved = gallery.resolve(ref)
+    if isinstance(resolved, (str, os.PathLike)) and not Path(resolved).expanduser().exists():
+        close = gallery.suggest(str(ref), "content" if what == "content" else "style") if what != "mask" else []
+        if close:
+            hint = f"; did you mean {' or '.join(close)}?"
+        else:
+            hint = " (built-in styles: see `brushwork styles`)" if what == "style" else ""
+        raise BrushworkError(f"{what} {str(ref)!r} is neither a file nor a built-in name{hint}")
+    return resolved
+
+
+def check_blend(n_styles: int, style_weights=None, masks=None) -> list[float] | None:
+    """The style weights as floats, after checking there is one weight (and one mask) per style: the count checks
+    every front end shares (the CLI and batch call this before any work)."""
+    if n_styles < 1:
+        raise BrushworkError("give at least one style")
+    if style_weights is not None:
+        style_weights = [float(w) for w in style_weights]
+        if len(style_weights) != n_styles:
+            raise BrushworkError(f"{len(style_weights)} style weights for {n_styles} styles; give one per style")
+        if any(w < 0 for w in style_weights) or sum(style_weights) <= 0:
+            raise BrushworkError("style weights must be non-negative and not all zero")
+    if masks is not None and len(masks) != n_styles:
+        raise BrushworkError(f"{len(masks)} masks for {n_styles} styles; give one mask per style")
+    return style_weights
+
+
 def load_mask(source, allow_huge: bool = False) -> torch.Tensor:
     """A mask image as a (1, 1, H, W) tensor in [0, 1] (white = this style's region)."""
-    return to_tensor(load_array(gallery.resolve(source), allow_huge)).mean(1, keepdim=True)
+    return to_tensor(load_array(check_source(source, "mask"), allow_huge)).mean(1, keepdim=True)
+
+
+def fit_mask(mask: torch.Tensor, photo_hw: tuple[int, int], out_hw: tuple[int, int], index: int = 0) -> torch.Tensor:
+    """A mask resized to the output; one of another aspect ratio than the photo is an error naming both sizes
+    (stretching it would move the regions), while another resolution of the same shape is fine."""
+    (mh, mw), (ph, pw) = mask.shape[-2:], photo_hw
+    eh, ew = fit_size(ph, pw, max(mh, mw))  # the photo's shape at the mask's long side
+    if abs(eh - mh) > 1 + 0.01 * mh or abs(ew - mw) > 1 + 0.01 * mw:
+        raise BrushworkError(f"mask {index + 1} is {mw}x{mh} but the photo is {pw}x{ph}: a mask must have the "
+                             "photo's aspect ratio (any resolution)")
+    return resize(mask, out_hw)
 
 
 class Stylizer:
@@ -48,8 +95,8 @@ class Stylizer:
         method_module(method)
         self.method = method
         self.progress = progress
-        self.cache: dict = {}
-        self._styles: dict = {}
+        self.cache = LRUCache(CACHE_ENTRIES)  # bounded: a server keeps one Stylizer for days
+        self._styles = LRUCache(CACHE_ENTRIES)
 
     def _style(self, ref, allow_huge: bool) -> tuple[torch.Tensor, str]:
         """A style image as a tensor (<= MAX_STYLE_SIDE) with its cache key; repeated paths load once."""
@@ -87,35 +134,32 @@ class Stylizer:
         method = method or self.method
         mod = method_module(method)
         styles = style if isinstance(style, (list, tuple)) else [style]
-        if not styles:
-            raise BrushworkError("give at least one style")
-        if style_weights is not None:
-            style_weights = [float(w) for w in style_weights]
-            if len(style_weights) != len(styles):
-                raise BrushworkError(f"{len(style_weights)} style weights for {len(styles)} styles; give one per style")
-            if any(w < 0 for w in style_weights) or sum(style_weights) <= 0:
-                raise BrushworkError("style weights must be non-negative and not all zero")
-        if masks is not None and len(masks) != len(styles):
-            raise BrushworkError(f"{len(masks)} masks for {len(styles)} styles; give one mask per style")
+        style_weights = check_blend(len(styles), style_weights, masks)
+        styles = [check_source(s, "style") for s in styles]
+        if color_from is not None:
+            color_from = check_source(color_from, "color_from")
         preserve_color = color.check_mode(preserve_color)
         brushes = [str(gallery.resolve(s)) for s in styles if is_brush(gallery.resolve(s))]
         if brushes and method == "lapstyle":
             options.setdefault("brush", brushes[0])  # a learned style brings its fine-tuned networks
         opts = self.options(method, **options)
-        content_t = load_image(gallery.resolve(content), allow_huge=allow_huge)
+        content_t = load_image(check_source(content, "content"), allow_huge=allow_huge)
+        photo_hw = tuple(content_t.shape[-2:])
+        budget.check(method, opts, *photo_hw)  # sizes that cannot fit are refused before any work
         content_t = resize_long_side(content_t, opts.size)
         loaded = [self._style(s, allow_huge) for s in styles]
         style_ts, keys = [t for t, _ in loaded], [k for _, k in loaded]
-        if preserve_color == "histogram":
+        if color.canonical(preserve_color) == "meancov":
             style_ts = [color.match_color(s, content_t) for s in style_ts]
             keys = [f"{k}:match:{_key(content_t)}" for k in keys]
         mask_ts = None
         if masks is not None:
-            mask_ts = [resize(load_mask(m, allow_huge), tuple(content_t.shape[-2:])) for m in masks]
+            mask_ts = [fit_mask(load_mask(m, allow_huge), photo_hw, tuple(content_t.shape[-2:]), i)
+                       for i, m in enumerate(masks)]
         out = mod.stylize(content_t, style_ts, style_weights, mask_ts, opts, cache=self.cache, style_keys=keys,
                           progress=self.progress, callback=callback)
         if color_from is not None:
-            out = color.match_color(out, load_image(gallery.resolve(color_from), size=512, allow_huge=allow_huge))
+            out = color.match_color(out, load_image(color_from, size=512, allow_huge=allow_huge))
         if preserve_color == "luminance":
             out = color.preserve_luminance(out, content_t)
         return out
@@ -123,8 +167,11 @@ class Stylizer:
     def stylize(self, content, style, **kwargs) -> Image.Image:
         """Paint `content` in the style of `style` (a path, built-in name, PIL image or array; or a list).
 
-        Options: method, size, strength in [0, 1], style_weights, masks (one per style), preserve_color
-        ('luminance' or 'histogram'), color_from (take the colours of another picture), seed, and
+        callback(Progress) is called as the method goes (stage, step of total, the picture so far): for
+        progress bars and live previews. Options: method, size, strength in [0, 1], style_weights, masks
+        (one per style), preserve_color
+        ('luminance', or 'meancov': the style recoloured to the photo's colour mean and covariance; 'histogram' is
+        an old name for it), color_from (take the colours of another picture), seed, and
         method-specific ones (see each method's Options).
         """
         return to_pil(self.stylize_tensor(content, style, **kwargs))
@@ -134,7 +181,35 @@ _default: dict[str, Stylizer] = {}
 
 
 def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False, **options) -> Image.Image:
-    """One-call style transfer; reuses a module-level Stylizer so repeated calls share caches."""
+    """Paint `content` in the style of `style` and return a PIL image (one call; repeated calls share caches).
+
+    content: a path, a built-in sample ('sample:tubingen'), a PIL image or a numpy array (HxW or HxWx3/4;
+        uint8, uint16, or float in 0..1).
+    style: the same kinds, a built-in style name ('starry-night'; see `brushwork styles`), a `.brush` file
+        from learn-style, or a list of them to blend.
+    method: "lapstyle" (default; fast, any size), "optimize" (Gatys; slow, most faithful texture) or "adain".
+    progress: show a progress bar (default False).
+
+    Common options (every method):
+        size=512: long side of the output in pixels; sizes that cannot fit in memory are refused up front.
+        strength: 0 = the photo, 1 = all style; default 1.0 for lapstyle and adain, 0.5 for optimize.
+        style_weights=None: one weight per style to blend them (default: equal).
+        masks=None: one mask per style (white = that style's region), same aspect ratio as the photo.
+        preserve_color=None: keep the photo's colours: "luminance" (the painting's light and dark with the
+            photo's colours) or "meancov" (the style recoloured to the photo's colour mean and covariance first).
+        color_from=None: take the colours of this picture (e.g. another painting).
+        style_scale=1.0: size of the style's strokes (2 = twice as big).
+        seed=0: same seed, same picture.
+        precision="auto": bf16 where the CPU computes it natively, else fp32 (or "bf16", "fp32").
+        allow_huge=False: accept input images over 80 megapixels.
+        callback=None: called with a `Progress` event as the method goes (previews, progress bars).
+
+    Options of one method: see `brushwork.methods.lapstyle.Options` (draft_size=256, style_size=512, brush,
+    tile, tile_above), `brushwork.methods.optimize.Options` (loss_net, style_loss, optimizer, iterations,
+    init, content_layer, tv_weight, content_weight, style_weight, ...) and `brushwork.methods.adain.Options`
+    (style_size, tile, tile_above). An option the method does not have is an error naming the ones it has.
+    Bad input raises `brushwork.BrushworkError` with a one-line message.
+    """
     if method not in _default:
         _default[method] = Stylizer(method, progress=progress)
     st = _default[method]

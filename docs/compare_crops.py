@@ -1,6 +1,6 @@
 """Side-by-side crops of several methods at one resolution, to compare stroke detail (for model cards).
 
-    python docs/compare_crops.py --methods adain,lapstyle --size 1024 -o brushwork/models/lapstyle_vs_adain.jpg
+    python docs/compare_crops.py --methods adain,lapstyle --size 1024 -o brushwork/assets/models/lapstyle_vs_adain.jpg
 Each row is one (photo, style) pair: the style, then a 256 px crop of every method's full-size result taken
 at the same place, labelled with the method's name.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps
 
 import brushwork
-from brushwork.images import load_image, to_pil
+from brushwork.core.images import load_image, to_pil
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 PAIRS = (("kodim08", "starry_night"), ("chelsea", "the_scream"), ("normal_island", "wave"))

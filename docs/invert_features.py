@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from brushwork.encoder import shared_encoder
-from brushwork.images import load_image, to_pil
+from brushwork.core.encoder import shared_encoder
+from brushwork.core.images import load_image, to_pil
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared/data/eval/content/scikit-image__scikit-image__src__skimage2_data__coffee.jpg"
 

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 import brushwork
-from brushwork.images import load_image, save_image
+from brushwork.core.images import load_image, save_image
 from brushwork.training.grid import grid_image
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"

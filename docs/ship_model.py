@@ -14,7 +14,7 @@ from brushwork.training.card import write_card
 from brushwork.training.run import export_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "brushwork" / "models"
+MODELS = ROOT / "brushwork" / "assets" / "models"
 TITLES = {"adain": "Model card: AdaIN decoder (VGG16-HED relu4_1)",
           "lapstyle_draft": "Model card: LapStyle Drafting network (arbitrary style, VGG16-HED)",
           "lapstyle_rev1": "Model card: LapStyle Revision network, level 1 (arbitrary style)"}

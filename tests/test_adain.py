@@ -6,12 +6,12 @@ import pytest
 import torch
 
 import brushwork
-from brushwork.images import load_image
+from brushwork.core.images import load_image
 from brushwork.methods import adain
 
 from conftest import check_blend_and_masks, check_strength_zero_is_the_photo, left_half_mask
 
-MODELS = Path(brushwork.__file__).parent / "models"
+MODELS = Path(brushwork.__file__).parent / "assets" / "models"
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,16 @@ def test_any_size_and_aspect(st, eval_content, eval_style, size):
     content = load_image(eval_content[0], size=size)
     out = st.stylize_tensor(eval_content[0], eval_style[0], size=size)
     assert out.shape == content.shape
-    assert 0 <= out.min() and out.max() <= 1
+    # painted: much nearer the style's statistics than the photo is, and the photo's layout still there
+    from brushwork.evaluation import metrics
+
+    style = load_image(eval_style[0])
+    ratio = metrics.style_losses(out, style)["total"] / metrics.style_losses(content, style)["total"]
+    assert ratio < (0.97 if size < 150 else 0.6)  # at ~100 px the still-training decoder paints little (card)
+    assert metrics.content_loss(out, content) < metrics.content_loss(load_image(eval_style[0], size=size), content)
 
 
-def test_strength_zero_is_nearly_the_photo(st, eval_content, eval_style):
+def test_strength_zero_is_the_photo(st, eval_content, eval_style):
     check_strength_zero_is_the_photo(st, eval_content[1], eval_style[0])
 
 
@@ -46,8 +52,28 @@ def test_tiles_agree_with_whole_image(eval_content, eval_style):
     tiled = adain.stylize(content, [style], options=adain.Options(size=400, precision="fp32", tile=192,
                                                                  tile_above=0))
     assert tiled.shape == whole.shape
-    assert (tiled - whole).abs().mean() < 0.01
-    assert (tiled - whole).abs().max() < 0.25
+    assert (tiled - whole).abs().max() < 1e-5  # statistics stay global and tiles overlap past the receptive field
+
+
+def test_tiles_with_masks_agree_with_whole_image(eval_content, eval_style):
+    content = load_image(eval_content[2], size=400)
+    styles = [load_image(s, size=256) for s in eval_style[:2]]
+    left = left_half_mask(content)
+    opts = adain.Options(size=400, precision="fp32")
+    whole = adain.stylize(content, styles, masks=[left, 1 - left], options=opts)
+    tiled = adain.stylize(content, styles, masks=[left, 1 - left],
+                          options=adain.Options(size=400, precision="fp32", tile=192, tile_above=0))
+    assert (tiled - whole).abs().max() < 1e-5
+
+
+@pytest.mark.skipif(not __import__("brushwork.core.precision").core.precision.native_bf16(),
+                    reason="bf16 is emulated on this CPU (10-100x slower); runs where bf16 is native")
+def test_tiles_in_bf16_agree_with_whole_image(eval_content, eval_style):
+    content = load_image(eval_content[2], size=400)
+    style = load_image(eval_style[0], size=256)
+    whole = adain.stylize(content, [style], options=adain.Options(size=400, precision="bf16"))
+    tiled = adain.stylize(content, [style], options=adain.Options(size=400, precision="bf16", tile=192, tile_above=0))
+    assert (tiled - whole).abs().mean() < 0.01  # bf16 rounding differs with the tile's shape
 
 
 def test_style_statistics_are_cached(st, eval_content, eval_style):
@@ -60,17 +86,17 @@ def test_style_statistics_are_cached(st, eval_content, eval_style):
 
 def test_transfer_features_follow_masks_weights_and_strength(encoder, eval_content, eval_style):
     """The AdaIN step itself: each masked region takes its style's statistics; weights blend; strength 0 = identity."""
-    from brushwork.nets.adain import masked_mean_std, mean_std, transfer
+    from brushwork.nets.adain import mean_std, transfer
 
     feat = encoder(load_image(eval_content[6], size=128), "relu4_1")["relu4_1"]
     s1, s2 = (mean_std(encoder(load_image(s, size=128), "relu4_1")["relu4_1"]) for s in eval_style[:2])
     left = left_half_mask(feat)
     t = transfer(feat, [s1, s2], [0.5, 0.5], [left, 1 - left], 1.0)
-    m_left, s_left = masked_mean_std(t, left)
-    live = masked_mean_std(feat, left)[1] > 1e-2  # channels the photo activates there (AdaIN can't scale zeros)
+    m_left, s_left = mean_std(t, left)
+    live = mean_std(feat, left)[1] > 1e-2  # channels the photo activates there (AdaIN can't scale zeros)
     assert torch.allclose(m_left[live], s1[0][live], rtol=0.05, atol=0.05)
     assert torch.allclose(s_left[live], s1[1][live], rtol=0.05, atol=0.05)
-    m_right, _ = masked_mean_std(t, 1 - left)
+    m_right, _ = mean_std(t, 1 - left)
     assert torch.allclose(m_right, s2[0], rtol=0.05, atol=0.05)
     assert torch.equal(transfer(feat, [s1], [1.0], None, 0.0), feat)
     only_first = transfer(feat, [s1, s2], [1.0, 0.0], None, 1.0)
@@ -79,7 +105,7 @@ def test_transfer_features_follow_masks_weights_and_strength(encoder, eval_conte
     assert torch.allclose(mean_std(half)[0], (s1[0] + s2[0]) / 2, atol=1e-3)
 
 
-@pytest.mark.skip(reason="the shipped AdaIN decoder is still training (brushwork/models/adain.md): its palettes are "
-                         "not yet close enough to the styles' for this region check; LapStyle's twin test runs")
+@pytest.mark.skip(reason="the shipped AdaIN decoder is still training (brushwork/assets/models/adain.md): its palettes "
+                         "are not yet close enough to the styles' for this region check; LapStyle's twin test runs")
 def test_blend_and_masks(st, eval_content, eval_style):
     check_blend_and_masks(st, eval_content[5], eval_style, size=160)

@@ -1,9 +1,11 @@
 """The CLI as a user meets it: real subprocesses, real files, one-line errors, nothing overwritten."""
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import find
@@ -98,9 +100,9 @@ def test_bad_option_values(tmp_path, eval_content):
     assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--method", "magic"), "magic")
     assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
-                           "--method", "adain", "--iterations", "5"), "--iterations only apply to --method optimize")
+                           "--method", "adain", "--iterations", "5"), "--iterations only applies to --method optimize")
     assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
-                           "--method", "adain", "--draft-size", "128"), "--draft-size only apply to --method lapstyle")
+                           "--method", "adain", "--draft-size", "128"), "--draft-size only applies to --method lapstyle")
     assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--draft-size", "8"), "draft_size")
 
@@ -130,11 +132,137 @@ def test_learn_style_refuses_bad_requests(tmp_path, eval_style):
 
 
 def test_brush_file_works_as_a_style(tmp_path, eval_content, eval_style):
-    from brushwork.brush import Brush, save_brush
-    from brushwork.images import load_image
+    from brushwork.assets.brush import Brush, save_brush
+    from brushwork.core.images import load_image
 
     brush = save_brush(Brush("wave", [load_image(find(eval_style, "wave"), size=128)]), tmp_path / "wave.brush")
     out = tmp_path / "o.png"
     p = run("stylize", eval_content[0], "--style", brush, "--size", "48", "-q", "-o", out)
     assert p.returncode == 0, p.stderr
     assert out.is_file()
+
+
+# --- issue #11: what a new user hit ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(capsys):
+    """The console entry point `brushwork.cli.main` run in this process (the same code, without a 10 s start)."""
+    from brushwork.cli import main
+
+    def call(*args):
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, exc.value.code or 0, out.out, out.err)
+
+    return call
+
+
+def test_usage_mistakes_are_one_line_and_exit_2(tmp_path, eval_content, cli, monkeypatch):
+    """No arguments, no --style, an unknown option, a non-number, an unknown command: one line, exit 2."""
+    p = run("stylize", cwd=tmp_path)  # once through the installed entry point, in its own process
+    assert_clean_error(p, "brushwork: error:", "CONTENT")
+    assert p.returncode == 2
+    monkeypatch.chdir(tmp_path)
+    photo = eval_content[0]
+    cases = {("stylize",): "CONTENT", ("stylize", photo): "--style",
+             ("stylize", photo, "-s", "starry-night", "--bogus"): "--bogus",
+             ("stylize", photo, "-s", "starry-night", "--size", "abc"): "--size",
+             ("paint",): "paint"}
+    for args, word in cases.items():
+        p = cli(*args)
+        assert_clean_error(p, "brushwork: error:", word)
+        assert p.returncode == 2, (args, p.returncode)
+    assert not list(tmp_path.iterdir())
+
+
+def test_help_exits_0_and_bare_command_shows_help(cli):
+    p = cli("stylize", "--help")
+    assert p.returncode == 0 and "Usage" in p.stdout and not p.stderr
+    p = cli()
+    assert "Usage" in p.stdout + p.stderr and "Traceback" not in p.stderr
+
+
+def test_size_that_cannot_fit_is_refused_up_front(tmp_path, eval_content, cli):
+    """--size 100000 would need hundreds of GiB: a one-line error with the largest size that fits, nothing written."""
+    for method in ("lapstyle", "adain", "optimize"):
+        p = cli("stylize", eval_content[0], "-s", "starry-night", "--method", method, "--size", "100000",
+                "-o", tmp_path / "o.png")
+        assert_clean_error(p, "size 100000", "GiB", "largest size that fits is")
+        largest = int(re.search(r"largest size that fits is (\d+)", p.stderr).group(1))
+        assert 16 <= largest < 100000
+        assert ("tiles" in p.stderr)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_mask_of_another_aspect_ratio_is_refused(tmp_path, eval_content, eval_style, cli):
+    """A square photo with a 2:1 mask: an error naming both sizes instead of a silently stretched mask."""
+    mask = tmp_path / "wide.png"
+    Image.new("L", (200, 100), 255).save(mask)
+    p = cli("stylize", eval_content[0], "-s", eval_style[0], "--mask", mask, "--size", "64", "-o", tmp_path / "o.png")
+    assert_clean_error(p, "200x100", "500x500", "aspect ratio")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unknown_style_name_suggests_the_closest(tmp_path, eval_content, cli):
+    p = cli("stylize", eval_content[0], "--style", "starry-nite", "-o", tmp_path / "o.png")
+    assert_clean_error(p, "starry-nite", "did you mean starry-night?")
+    p = cli("stylize", "sample:tubigen", "--style", "starry-night", "-o", tmp_path / "o.png")
+    assert_clean_error(p, "did you mean sample:tubingen?")
+
+
+def test_default_output_name_has_no_colon(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = cli("stylize", "sample:tubingen", "--style", "great-wave", "--size", "48", "-q")
+    assert p.returncode == 0, p.stderr
+    assert [f.name for f in tmp_path.iterdir()] == ["tubingen-great-wave.png"]
+
+
+def test_help_shows_defaults_and_marks_method_only_options(cli, monkeypatch):
+    """--help: the defaults of --method, --strength (per method, as the methods define them), --output; each
+    method-only option marked; readable types instead of TEXT/INTEGER/FLOAT."""
+    from brushwork.methods import adain, lapstyle, optimize
+
+    for k, v in {"COLUMNS": "240", "TERM": "dumb", "NO_COLOR": "1"}.items():
+        monkeypatch.setenv(k, v)
+    p = cli("stylize", "--help")
+    assert p.returncode == 0
+    text = re.sub(r"[\s│]+", " ", p.stdout)
+    assert "[default: (lapstyle)]" in text
+    s_lap, s_ada, s_opt = (m.Options().strength for m in (lapstyle, adain, optimize))
+    assert s_lap == s_ada
+    assert f"[default: ({s_lap} for lapstyle and adain, {s_opt} for optimize)]" in text
+    assert "CONTENT-STYLE.png" in text
+    only = {"--iterations", "--optimizer", "--style-loss", "--init", "--loss-net", "--content-layer", "--tv-weight",
+            "--preview-every"}
+    for opt in only:
+        assert re.search(re.escape(opt) + r" \S+ \[optimize only\]", text), opt
+    assert re.search(r"--draft-size \S+ \[lapstyle only\]", text)
+    assert f"[default: ({optimize.Options().loss_net})]" in text
+    assert f"[default: ({lapstyle.Options().draft_size})]" in text
+    for vague in (" TEXT ", " INTEGER ", " FLOAT "):
+        assert vague not in text, vague
+
+
+def test_loss_net_reaches_optimize(tmp_path, eval_content, cli):
+    """--loss-net goes to optimize's Options (an unknown network is refused there, naming the real ones) and
+    paints with it; other methods refuse it."""
+    out = tmp_path / "vgg.png"
+    p = cli("stylize", eval_content[0], "-s", "starry-night", "--method", "optimize", "--loss-net", "hed-vgg16",
+            "--size", "48", "--iterations", "2", "-q", "-o", out)
+    assert p.returncode == 0, p.stderr
+    assert Image.open(out).size == (48, 48)
+    assert_clean_error(cli("stylize", eval_content[0], "-s", "starry-night", "--loss-net", "hed-vgg16",
+                           "-o", tmp_path / "x.png"), "--loss-net only applies to --method optimize")
+    assert_clean_error(cli("stylize", eval_content[0], "-s", "starry-night", "--method", "optimize",
+                           "--loss-net", "resnet", "-o", tmp_path / "x.png"), "resnet", "efficientnet-lite1")
+    assert_clean_error(cli("stylize", eval_content[0], "-s", "starry-night", "--preview-every", "5",
+                           "-o", tmp_path / "x.png"), "--preview-every only applies to --method optimize")
+
+
+def test_empty_file_says_it_is_empty(tmp_path, eval_content, cli):
+    empty = tmp_path / "empty.jpg"
+    empty.touch()
+    assert_clean_error(cli("stylize", empty, "-s", "starry-night", "-o", tmp_path / "o.png"), "empty.jpg", "empty")
+    assert_clean_error(cli("stylize", eval_content[0], "-s", empty, "-o", tmp_path / "o.png"), "empty")

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from brushwork import weights
-from brushwork.encoder import LAYER_NAMES, VGG16Encoder
+from brushwork.assets import weights
+from brushwork.core.encoder import LAYER_NAMES, VGG16Encoder
 from brushwork.errors import BrushworkError
-from brushwork.images import load_image
+from brushwork.core.images import load_image
 
 
 def test_taps_have_vgg16_shapes(encoder, eval_content):
@@ -56,10 +56,7 @@ def test_convert_h5_transposes_keras_kernels(tmp_path):
                 g["0"], g["1"] = kern, np.zeros(cout, np.float32)
                 kernels[(block, k)] = kern
                 cin = cout
-    out = weights.convert_h5(path, tmp_path / "conv.safetensors")
-    from safetensors.torch import load_file
-
-    state = load_file(str(out))
+    state = {k: torch.from_numpy(v) for k, v in weights.convert_hed(path.read_bytes()).items()}
     x = rng.standard_normal((3, 5, 5)).astype(np.float32)
     kern = kernels[(1, 0)]
     manual = sum(x[i, dy, dx] * kern[dy, dx, i, 7] for i in range(3) for dy in range(3) for dx in range(3))
@@ -83,12 +80,13 @@ def test_import_rejects_wrong_files(tmp_path):
 
 
 def test_info_reports_installed():
-    info = weights.info()
-    assert info["installed"] and info["size_mb"] > 50
+    info = {row["network"]: row for row in weights.info()}
+    assert info["hed-vgg16"]["installed"] and info["hed-vgg16"]["size_mb"] > 50
+    assert info["efficientnet-lite1"]["installed"] and info["efficientnet-lite1"]["size_mb"] > 15
 
 
 def test_checkpointed_first_block_gives_the_same_gradients(encoder):
-    from brushwork import losses as L
+    from brushwork.core import losses as L
 
     x = torch.rand(1, 3, 48, 48, requires_grad=True)
     grads = []

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from brushwork.errors import BrushworkError
-from brushwork.images import (check_writable, fit_size, load_array, load_image, resize_long_side, save_image,
+from brushwork.core.images import (check_writable, fit_size, load_array, load_image, resize_long_side, save_image,
                               to_tensor)
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from brushwork import losses as L
+from brushwork.core import losses as L
 
 
 def test_gram_of_known_tensor():
@@ -22,7 +22,7 @@ def test_masked_gram_only_sees_the_region():
 
 
 def test_content_loss_zero_for_same_positive_otherwise(encoder, eval_content):
-    from brushwork.images import load_image
+    from brushwork.core.images import load_image
 
     x = load_image(eval_content[0], size=96)
     y = load_image(eval_content[1], size=96)[..., : x.shape[-2], : x.shape[-1]]

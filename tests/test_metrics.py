@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from brushwork import Stylizer
-from brushwork import metrics as M
-from brushwork.images import load_image, resize, resize_long_side
+from brushwork.evaluation import metrics as M
+from brushwork.core.images import load_image, resize, resize_long_side
 
 from conftest import find
 

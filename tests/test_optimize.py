@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 
-from brushwork import Stylizer, color
-from brushwork import losses as L
+from brushwork import Stylizer
+from brushwork.core import color
+from brushwork.core import losses as L
 from brushwork.errors import BrushworkError
-from brushwork.images import load_image, resize
+from brushwork.core.images import load_image, resize
 from brushwork.methods.optimize import iteration_schedule, scale_ladder
 
 from conftest import assert_halves_follow_styles, find, left_half_mask
@@ -33,10 +34,12 @@ def style_gram_loss(encoder, out, style):
     return sum(L.style_loss("gram", fo[k], L.gram(fs[k])).item() for k in layers)
 
 
-def test_result_takes_style_and_keeps_content(st, encoder, eval_content, eval_style):
+def test_hed_vgg_result_takes_style_and_keeps_content(st, encoder, eval_content, eval_style):
+    """The HED-VGG loss network (an option) still optimizes its own statistics; Lite: test_lossnet.py."""
     content = load_image(eval_content[0], size=128)
     style = load_image(find(eval_style, "starry"), size=128)
-    out = st.stylize_tensor(eval_content[0], find(eval_style, "starry"), size=128, iterations=40, seed=0)
+    out = st.stylize_tensor(eval_content[0], find(eval_style, "starry"), size=128, iterations=40, seed=0,
+                            loss_net="hed-vgg16", init="content")
     assert out.shape[-2:] == content.shape[-2:]
     assert style_gram_loss(encoder, out, style) < 0.5 * style_gram_loss(encoder, content, style)
     fc = encoder(content, "relu4_2")["relu4_2"]
@@ -117,7 +120,7 @@ def test_blend_weights_and_bad_options(st, eval_content, eval_style):
 
 def test_picture_already_at_the_requested_size(st, tmp_path, eval_content, eval_style):
     """Regression: no resize happens, so tensors from the loader must already be contiguous."""
-    from brushwork.images import save_image
+    from brushwork.core.images import save_image
 
     small = tmp_path / "small.png"
     save_image(load_image(eval_content[0], size=64), small)

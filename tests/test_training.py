@@ -46,25 +46,74 @@ def test_resume_continues_where_it_stopped(tmp_path):
     assert log == list(range(1, 16))  # no iteration repeated or lost
 
 
-def test_killed_run_resumes_from_checkpoint(tmp_path):
-    args = [sys.executable, "-m", "brushwork.cli", "train", "adain", "--content", str(EVAL_CONTENT),
-            "--style", str(EVAL_STYLE), "--run-dir", str(tmp_path), "--iters", "400", "--batch", "1",
-            "--crop", "64", "--load-size", "96", "--save-every", "5", "--sample-every", "1000", "--threads", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = tmp_path / "checkpoint.pt"
+def _train_args(run_dir, iters):
+    return [sys.executable, "-m", "brushwork.cli", "train", "adain", "--content", str(EVAL_CONTENT),
+            "--style", str(EVAL_STYLE), "--run-dir", str(run_dir), "--iters", str(iters), "--batch", "1",
+            "--crop", "64", "--load-size", "96", "--save-every", "5", "--log-every", "1", "--sample-every", "1000",
+            "--threads", "1"]
+
+
+def _kill_after_checkpoint(run_dir, iters, sig):
+    """Start a run, wait for its first checkpoint and a few more logged iterations, send `sig`."""
+    proc = subprocess.Popen(_train_args(run_dir, iters), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt, log = run_dir / "checkpoint.pt", run_dir / "log.jsonl"
     deadline = time.time() + 300
-    while not ckpt.exists() and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and log.exists() and len(log.read_text().splitlines()) >= 7:
+            break
+        time.sleep(0.2)
+    proc.send_signal(sig)
     proc.wait(timeout=120)
-    stopped_at = torch.load(ckpt, weights_only=False)["iter"]
+    return torch.load(ckpt, weights_only=False)["iter"]
+
+
+def test_killed_run_resumes_from_checkpoint(tmp_path):
+    """SIGTERM: the run checkpoints where it stands and the same command continues from there."""
+    stopped_at = _kill_after_checkpoint(tmp_path, 400, signal.SIGTERM)
     assert 5 <= stopped_at < 400
-    args[args.index("400")] = str(stopped_at + 3)
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_train_args(tmp_path, stopped_at + 3), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "resumed" in done.stderr
-    assert torch.load(ckpt, weights_only=False)["iter"] == stopped_at + 3
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iter"] == stopped_at + 3
+
+
+def test_hard_killed_run_resumes_exactly(tmp_path):
+    """SIGKILL (no chance to checkpoint): the resumed run restores weights, optimizer state and both RNGs, so it
+    ends bit for bit where an uninterrupted run ends, and log.jsonl has each iteration once."""
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    at = _kill_after_checkpoint(killed, 400, signal.SIGKILL)
+    lines = [json.loads(x)["iter"] for x in (killed / "log.jsonl").read_text().splitlines()]
+    assert at % 5 == 0 and max(lines) > at  # the kill left log lines past the checkpoint
+    total = at + 4
+    for run_dir in (killed, straight):
+        done = subprocess.run(_train_args(run_dir, total), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    a, b = (torch.load(d / "checkpoint.pt", weights_only=False) for d in (killed, straight))
+    assert a["iter"] == b["iter"] == total
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in b["model"])
+    sa, sb = a["opt"]["state"], b["opt"]["state"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[p][k], sb[p][k]) for p in sb for k in sb[p])
+    assert torch.equal(a["gen"], b["gen"]) and torch.equal(a["torch_rng"], b["torch_rng"])
+    log = [json.loads(x)["iter"] for x in (killed / "log.jsonl").read_text().splitlines()]
+    assert log == list(range(1, total + 1))
+
+
+def test_training_in_a_worker_thread(tmp_path):
+    """A server runs training off the main thread, where signal handlers cannot be installed."""
+    import threading
+
+    errors = []
+
+    def work():
+        try:
+            train(small_cfg(tmp_path, 2))
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=300)
+    assert not errors and (tmp_path / "adain.safetensors").is_file()
 
 
 def test_loss_plot_survives_terms_that_come_and_go(tmp_path):
@@ -82,12 +131,12 @@ def test_loss_plot_survives_terms_that_come_and_go(tmp_path):
 def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
     """fade_from: step 0 paints exactly as the LapStyle draft; after fade_iters the skips are gone (the exported
     AdaIN decoder alone paints it) and only decoder weights are exported."""
-    from brushwork.encoder import load_encoder
+    from brushwork.core.encoder import load_encoder
     from brushwork.nets import load_weights
     from brushwork.nets.adain import Decoder
     from brushwork.nets.lapstyle import DraftNet
     from brushwork.training.adain import AdaINTask
-    from brushwork.methods.lapstyle import MODELS
+    from brushwork.methods.lapstyle import WEIGHTS_DIR as MODELS
 
     draft_path = MODELS / "lapstyle_draft.safetensors"
     task = AdaINTask(load_encoder(), fade_from=str(draft_path), fade_iters=10, style_weight=3.0)
@@ -112,7 +161,7 @@ def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
 
 def test_fade_run_exports_the_adain_decoder(tmp_path):
     """A fade run trains the whole draft but ships (and exports mid-run) only the AdaIN decoder."""
-    from brushwork.methods.lapstyle import MODELS
+    from brushwork.methods.lapstyle import WEIGHTS_DIR as MODELS
     from brushwork.nets.adain import Decoder
     from brushwork.training.run import export_checkpoint
 

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import torch
 
-from ..encoder import shared_encoder
-from ..errors import BrushworkError
-from ..images import resize_long_side
+from ..core.encoder import shared_encoder
+from ..core.images import resize_long_side
+from ..core.tiling import run_tiled
 from ..nets import for_inference, load_weights
 from ..nets.adain import ADAIN_LAYER, Decoder, mean_std, transfer
-from ..tiling import run_tiled
-from .common import blend_weights, cached, pad_to_multiple
+from .common import blend_weights, cached, check_basics, check_precision, emit, pad_to_multiple
 
 WEIGHTS = "adain.safetensors"
 
@@ -30,26 +29,21 @@ class Options:
     strength: float = 1.0
     style_size: int = 512
     style_scale: float = 1.0
-    precision: str = "bf16"
+    precision: str = "auto"
     tile: int = 1024
     tile_above: int = 2048 * 2048
-    seed: int = 0
+    seed: int = 0  # accepted like every method's; AdaIN draws no random numbers: any seed, the same picture
 
     def check(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise BrushworkError(f"strength must be between 0 and 1, got {self.strength}")
-        if self.precision not in ("bf16", "fp32"):
-            raise BrushworkError(f"unknown precision {self.precision!r}; choose bf16 or fp32")
-        if self.size < 16:
-            raise BrushworkError(f"size must be at least 16 px, got {self.size}")
-        if self.style_scale <= 0:
-            raise BrushworkError(f"style scale must be positive, got {self.style_scale}")
+        check_basics(self)
+        self.precision = check_precision(self.precision)
 
 
 @lru_cache(maxsize=2)
 def load_decoder(path: str | None = None, dtype: torch.dtype = torch.bfloat16) -> Decoder:
     """The shipped decoder (fp16 safetensors) in `dtype`, channels_last, eval mode."""
-    return for_inference(load_weights(Decoder(), path or Path(__file__).parent.parent / "models" / WEIGHTS), dtype)
+    return for_inference(load_weights(Decoder(), path or Path(__file__).parent.parent / "assets" / "models" / WEIGHTS),
+                         dtype)
 
 
 def _encode(enc, x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +70,8 @@ def style_stats(enc, style: torch.Tensor, opts: Options, cache: dict | None, key
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
             options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
             callback=None) -> torch.Tensor:
-    """Stylize (1, 3, H, W) content with one or more styles; returns (1, 3, H, W) in [0, 1]."""
+    """Stylize (1, 3, H, W) content with one or more styles; returns (1, 3, H, W) in [0, 1].
+    callback receives one `Progress("decode", 1, 1, image)` when the picture is done."""
     opts = options or Options()
     dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
     weights, keys = blend_weights(styles, style_weights, style_keys)
@@ -100,5 +95,6 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
         # the detail the decoder cannot rebuild from relu4_1, returned in proportion: strength 0 = the photo
         detail = (1 - opts.strength) * (x - decode(feat)) if opts.strength < 1 else 0.0
         del feat  # bounded memory for huge images: only one 512-channel map at a time
-        out = decode(t) + detail
-    return out[..., :h, :w].clamp(0, 1)
+        out = (decode(t) + detail)[..., :h, :w].clamp(0, 1)
+    emit(callback, "decode", 1, 1, out)
+    return out

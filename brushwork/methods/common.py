@@ -1,8 +1,59 @@
-"""Small pieces every method needs: normalised blend weights and cache keys, padding to a multiple."""
+"""Small pieces every method needs: the progress event, option checks, normalised blend weights and cache
+keys, a bounded style cache, padding to a multiple."""
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from ..core.precision import PRECISIONS, resolve
+from ..errors import BrushworkError
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What every method passes to its `callback`: a stage, how far it is (step of total, 1-based) and, where
+    there is one, the picture so far ((1, 3, H, W) in [0, 1], at that stage's resolution) for live previews.
+
+    Stages: optimize "optimize" (one event per iteration; `scale` = index of the coarse-to-fine scale);
+    lapstyle "draft" then "revise" (one per pyramid level); adain "decode".
+    """
+    stage: str
+    step: int
+    total: int
+    image: torch.Tensor | None = None
+    scale: int = 0
+
+    @property
+    def fraction(self) -> float:
+        """How far this stage is, from 0 to 1."""
+        return self.step / self.total if self.total else 1.0
+
+
+def emit(callback, stage: str, step: int, total: int, image: torch.Tensor | None = None, scale: int = 0) -> None:
+    """Send a Progress event to callback, if there is one."""
+    if callback is not None:
+        callback(Progress(stage, step, total, None if image is None else image.detach(), scale))
+
+
+def check_basics(opts) -> None:
+    """The checks every method's Options share: strength in [0, 1], size >= 16 px, a positive style scale."""
+    if not 0.0 <= opts.strength <= 1.0:
+        raise BrushworkError(f"strength must be between 0 and 1, got {opts.strength}")
+    if opts.size < 16:
+        raise BrushworkError(f"size must be at least 16 px, got {opts.size}")
+    if opts.style_scale <= 0:
+        raise BrushworkError(f"style scale must be positive, got {opts.style_scale}")
+
+
+def check_precision(precision: str) -> str:
+    """A known precision resolved for this machine (auto: bf16 only where the CPU computes it natively)."""
+    if precision not in PRECISIONS:
+        raise BrushworkError(f"unknown precision {precision!r}; choose auto, bf16 or fp32")
+    return resolve(precision)
 
 
 def blend_weights(styles: list, style_weights=None, style_keys=None) -> tuple[list[float], list]:
@@ -21,10 +72,35 @@ def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
 
 
+class LRUCache(OrderedDict):
+    """A dict holding at most `maxsize` entries, dropping the least recently used: a Stylizer in a long-running
+    server sees endless new styles, and each cached entry holds feature statistics (up to a few MB)."""
+
+    def __init__(self, maxsize: int = 64):
+        super().__init__()
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key):
+        with self._lock:
+            value = super().__getitem__(key)
+            self.move_to_end(key)
+            return value
+
+    def __setitem__(self, key, value):
+        with self._lock:
+            super().__setitem__(key, value)
+            self.move_to_end(key)
+            while len(self) > self.maxsize:
+                self.popitem(last=False)
+
+
 def cached(cache: dict | None, key, compute):
     """compute() memoised in `cache` under key (no cache: just compute)."""
     if cache is None:
         return compute()
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
+    try:
+        return cache[key]
+    except KeyError:
+        value = cache[key] = compute()
+        return value

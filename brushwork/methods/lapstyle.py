@@ -6,24 +6,23 @@ reuse the last network). Aspect ratio is kept; memory grows with the output only
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from .. import pyramid
-from ..encoder import shared_encoder
+from ..core import pyramid
+from ..core.encoder import shared_encoder
+from ..core.images import resize_long_side
+from ..core.tiling import run_tiled
 from ..errors import BrushworkError
-from ..images import resize_long_side
 from ..nets import for_inference, load_weights
 from ..nets.adain import mean_std, transfer
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, load_revision, style_code
-from ..tiling import run_tiled
-from .common import blend_weights, cached, pad_to_multiple
+from .common import blend_weights, cached, check_basics, check_precision, emit, pad_to_multiple
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"  # the shipped networks
 STYLE_TAPS = tuple(dict.fromkeys(CODE_LAYERS + DRAFT_LAYERS))
 
 
@@ -35,28 +34,25 @@ class Options:
     draft_size: int = 256  # the paper's draft for 512 px; keeps more of the photo and takes more style than 128
     style_size: int = 512  # as AdaIN: strokes at the scale a 512 px painting has them
     style_scale: float = 1.0
-    precision: str = "bf16"
-    seed: int = 0
+    precision: str = "auto"
+    seed: int = 0  # accepted like every method's; LapStyle draws no random numbers: any seed, the same picture
     weights_dir: str | None = None
     brush: str | None = None
     tile: int = 1024
     tile_above: int = 2048 * 2048
 
     def check(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise BrushworkError(f"strength must be between 0 and 1, got {self.strength}")
-        if self.precision not in ("bf16", "fp32"):
-            raise BrushworkError(f"unknown precision {self.precision!r}; choose bf16 or fp32")
-        if self.size < 16 or self.draft_size < 32:
-            raise BrushworkError("size must be at least 16 px and draft_size at least 32 px")
-        if self.style_scale <= 0:
-            raise BrushworkError(f"style scale must be positive, got {self.style_scale}")
+        check_basics(self)
+        if self.draft_size < 32:
+            raise BrushworkError(f"draft_size must be at least 32 px, got {self.draft_size}")
+        self.precision = check_precision(self.precision)
 
 
 @lru_cache(maxsize=4)
 def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
-    """(DraftNet, [RevisionNet, ...]) from lapstyle_draft.safetensors and lapstyle_rev{1,2,...}.safetensors."""
-    folder = Path(weights_dir) if weights_dir else MODELS
+    """(DraftNet, [RevisionNet, ...]) from lapstyle_draft.safetensors and lapstyle_rev{1,2,...}.safetensors
+    (one file per pyramid level, numbered from the draft up; each holds whichever design it was trained as)."""
+    folder = Path(weights_dir) if weights_dir else WEIGHTS_DIR
     draft_path = folder / "lapstyle_draft.safetensors"
     if not draft_path.is_file():
         raise BrushworkError(f"LapStyle weights missing: {draft_path}")
@@ -77,7 +73,7 @@ def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat1
 @lru_cache(maxsize=4)
 def brush_nets(path: str, weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
     """(DraftNet, [RevisionNet, ...]) of a .brush file; networks it does not carry come from the base model."""
-    from ..brush import load_brush
+    from ..assets.brush import load_brush
 
     brush = load_brush(path)
     base_draft, base_revs = load_nets(weights_dir, dtype)
@@ -121,7 +117,8 @@ def revise(rev, band: torch.Tensor, up: torch.Tensor, code: torch.Tensor, opts: 
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
             options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
             callback=None) -> torch.Tensor:
-    """Stylize (1, 3, H, W) content at its own size with one or more styles; returns (1, 3, H, W)."""
+    """Stylize (1, 3, H, W) content at its own size with one or more styles; returns (1, 3, H, W).
+    callback receives `Progress("draft", 1, 1, image)`, then `Progress("revise", level, levels, image)` per level."""
     opts = options or Options()
     dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
     weights, keys = blend_weights(styles, style_weights, style_keys)
@@ -129,7 +126,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     draft, revs = brush_nets(opts.brush, opts.weights_dir, dtype) if opts.brush else load_nets(opts.weights_dir, dtype)
     sfs = [style_features(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
     h, w = content.shape[-2:]
-    levels = max(0, math.ceil(math.log2(max(h, w) / opts.draft_size) - 1e-9))
+    levels = pyramid.levels_for(max(h, w), opts.draft_size)
     pyr = pyramid.split(content, levels)
     small = pyr[-1]
     padded = pad_to_multiple(small, 8)
@@ -143,11 +140,13 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
         out = paint({k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength) for k in DRAFT_LAYERS})
         if opts.strength < 1:  # give back what the draft loses of the photo, in proportion: strength 0 = the photo
             out = out + (1 - opts.strength) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
-        for i, band in enumerate(reversed(pyr[:-1])):
-            rev = revs[min(i, len(revs) - 1)]
-            up = pyramid.up(out, band.shape[-2:])
-            res = revise(rev, band, up, code.to(dtype), opts, progress)
-            out = up + opts.strength * res + (1 - opts.strength) * band
-            if callback:
-                callback(out, i, 0)
+        emit(callback, "draft", 1, 1, out.clamp(0, 1))
+
+        def level(i, band, up):  # levels beyond the trained networks reuse the last one
+            res = revise(revs[min(i, len(revs) - 1)], band, up, code.to(dtype), opts, progress)
+            new = up + opts.strength * res + (1 - opts.strength) * band
+            emit(callback, "revise", i + 1, levels, new.clamp(0, 1))
+            return new
+
+        out = pyramid.climb(out, pyr, level)
     return out.clamp(0, 1)

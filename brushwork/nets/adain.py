@@ -3,31 +3,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.stats import mean_std
+
 ADAIN_LAYER = "relu4_1"
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+LOSS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # AdaIN's style loss (Huang & Belongie); the metrics use 5
 # Mean activation of each HED-VGG16 tap over photos and paintings (eval set, 256 px). Losses divide by it so
 # every layer weighs alike, as with the "normalised VGG" of Gatys and Huang; raw relu1_1 is ~15x relu5_1.
 FEATURE_SCALE = {"relu1_1": 17.1, "relu2_1": 16.4, "relu3_1": 9.5, "relu4_1": 5.0, "relu5_1": 1.1}
-
-
-def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std over the spatial dims, shaped (N, C, 1, 1), computed in fp32."""
-    f = feat.float().flatten(2)
-    return f.mean(2)[..., None, None], (f.var(2, unbiased=False) + eps).sqrt()[..., None, None]
 
 
 def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
     """Content features with their channel statistics replaced by the style's."""
     c_mean, c_std = mean_std(content)
     return ((content.float() - c_mean) / c_std * style_std + style_mean).to(content.dtype)
-
-
-def masked_mean_std(feat: torch.Tensor, mask: torch.Tensor):
-    """Channel mean/std of features inside a soft mask (1, 1, h, w)."""
-    w = mask / (mask.sum() + 1e-8)
-    mean = (feat * w).sum((2, 3), keepdim=True)
-    var = ((feat - mean) ** 2 * w).sum((2, 3), keepdim=True)
-    return mean, (var + 1e-5).sqrt()
 
 
 def transfer(feat: torch.Tensor, stats: list, weights: list[float], masks: list[torch.Tensor] | None,
@@ -38,7 +26,7 @@ def transfer(feat: torch.Tensor, stats: list, weights: list[float], masks: list[
         total = sum(ms) + 1e-6
         out = torch.zeros_like(feat)
         for (sm, ss), m in zip(stats, ms):
-            cm, cs = masked_mean_std(feat, m)
+            cm, cs = mean_std(feat, m)
             out = out + (m / total) * ((feat - cm) / cs * ss + sm)
     else:
         cm, cs = mean_std(feat)

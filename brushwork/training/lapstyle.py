@@ -1,20 +1,25 @@
 """LapStyle training tasks: the Drafting network (low resolution), then Revision networks level by level.
 
-Losses as in Lin et al. 2021: normalised content loss (relu4_1, relu5_1), mean/std style loss (relu1_1 ...
-relu5_1, relative to the style's magnitude), relaxed EMD (relu3_1, relu4_1), self-similarity content loss
-(relu3_1, relu4_1); an identity loss for drafting; a patch discriminator (LSGAN) for revision.
+The networks take HED-VGG16 features as input; the losses are computed on a loss network of their own.
+Default, EfficientNet-Lite1: Gram style loss at its style taps, relative content MSE at proj10, relaxed EMD
+and self-similarity (Lin et al. 2021) at dw6/dw10, and the palette (RGB mean/covariance) in pixels.
+With `loss_net="hed-vgg16"`, the paper's terms on VGG: normalised content (relu4_1, relu5_1), mean/std style
+(relu1_1 ... relu5_1), relaxed EMD and self-similarity (relu3_1, relu4_1). Drafting adds an identity loss,
+revision a patch discriminator (LSGAN).
 """
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import losses as L
-from .. import pyramid
+from ..core import losses as L
+from ..core import lossnet, pyramid
 from ..nets.adain import FEATURE_SCALE, adain, mean_std
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
-from .loop import Task, bf16_copy
+from .loop import Task, autocast, bf16_copy
 
 TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DETAIL_TAPS = ("relu1_1", "relu2_1")  # where strokes and edges live: what distillation matches besides pixels
@@ -43,16 +48,55 @@ def lapstyle_losses(out_feats: dict, content_feats: dict, style_feats: dict, w: 
     return {"total": total, "content": lc, "style": ls, "remd": lr, "selfsim": lss}
 
 
+LITE_CONTENT = "proj10"
+LITE_MID = ("dw6", "dw10")  # relaxed EMD and self-similarity: mid-depth features, strokes and layout
+LITE_TAPS = tuple(dict.fromkeys((*lossnet.LITE_STYLE_TAPS, LITE_CONTENT, *LITE_MID)))
+VGG_WEIGHTS = {"content": 1.0, "style": 3.0, "remd": 10.0, "selfsim": 16.0}
+LITE_WEIGHTS = {"content": 1.0, "style": 10.0, "remd": 5.0, "selfsim": 4.0, "color": 50.0}
+
+
+def lite_losses(net, out: torch.Tensor, cf: dict, sf: dict, style: torch.Tensor, w: dict) -> dict:
+    """The perceptual terms on EfficientNet-Lite features (cf, sf: the content's and style's), weighted by w.
+
+    The loss network runs in fp32: its depthwise convs are about 5x slower in bf16 on a CPU without AMX."""
+    with torch.autocast(out.device.type, enabled=False):
+        of = net(out.float(), LITE_TAPS)
+    ls = sum(L.gram_distance(of[k], L.batch_gram(sf[k])) for k in lossnet.LITE_STYLE_TAPS)
+    lc = L.content_loss(of[LITE_CONTENT], cf[LITE_CONTENT])
+    lr = sum(L.remd_loss(of[k], sf[k]) for k in LITE_MID)
+    lss = sum(L.self_similarity_loss(of[k], cf[k]) for k in LITE_MID)
+    lcol = L.color_moments_loss(out, style)
+    total = w["content"] * lc + w["style"] * ls + w["remd"] * lr + w["selfsim"] * lss + w["color"] * lcol
+    return {"total": total, "content": lc, "style": ls, "remd": lr, "selfsim": lss, "color": lcol}
+
+
 class _Base(Task):
-    def __init__(self, encoder, content_weight=1.0, style_weight=3.0, remd_weight=10.0, selfsim_weight=16.0):
+    def __init__(self, encoder, loss_net: str = lossnet.DEFAULT_LOSS_NET, content_weight=None, style_weight=None,
+                 remd_weight=None, selfsim_weight=None, color_weight=None):
         self.encoder = encoder
         self.fast = bf16_copy(encoder)
-        self.w = {"content": content_weight, "style": style_weight, "remd": remd_weight, "selfsim": selfsim_weight}
+        self.loss_net = lossnet.loss_net(loss_net).name
+        self.lite = None if loss_net == "hed-vgg16" else lossnet.load(loss_net, "reflect")
+        given = {"content": content_weight, "style": style_weight, "remd": remd_weight, "selfsim": selfsim_weight,
+                 "color": color_weight}
+        base = VGG_WEIGHTS if self.lite is None else LITE_WEIGHTS
+        self.w = {k: (given[k] if given[k] is not None else v) for k, v in base.items()}
 
     def features(self, x: torch.Tensor, taps=TAPS) -> dict:
         """No-grad encoder features (bf16 copy on CPU), returned in fp32."""
-        with torch.no_grad(), torch.autocast(x.device.type, enabled=self.fast is self.encoder):
+        with torch.no_grad(), (autocast(x.device) if self.fast is self.encoder else contextlib.nullcontext()):
             return {k: v.float() for k, v in self.fast(x, taps).items()}
+
+    def lite_features(self, x: torch.Tensor) -> dict:
+        """No-grad loss-network features of a content or style batch (fp32)."""
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            return self.lite(x.float(), LITE_TAPS)
+
+    def perceptual(self, out, content, style, cf: dict, sf: dict) -> dict:
+        """Content and style terms of `out` on the task's loss network (cf/sf: VGG features, for hed-vgg16)."""
+        if self.lite is None:
+            return lapstyle_losses(self.encoder(out, TAPS), cf, sf, self.w)
+        return lite_losses(self.lite, out, self.lite_features(content), self.lite_features(style), style, self.w)
 
     def draft(self, net: DraftNet, cf: dict, sf: dict, size) -> torch.Tensor:
         t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
@@ -74,7 +118,7 @@ class DraftTask(_Base):
     def losses(self, content, style):
         cf, sf = self.features(content), self.features(style)
         out = self.draft(self.net, cf, sf, content.shape[-2:])
-        terms = lapstyle_losses(self.encoder(out, TAPS), cf, sf, self.w)
+        terms = self.perceptual(out, content, style, cf, sf)
         if self.iw:
             ident = self.net({k: cf[k] for k in DRAFT_LAYERS}, content.shape[-2:])
             terms["identity"] = F.l1_loss(ident.float(), content.float())
@@ -145,17 +189,16 @@ class RevisionTask(_Base):
         sf = sf or self.features(style)
         code = style_code({k: sf[k] for k in CODE_LAYERS})
         pyr = pyramid.split(content, len(self.lower) + self.levels)
-        bands = list(reversed(pyr[:-1]))
         small = pyr[-1]
         with torch.no_grad():
             out = self.draft(self.draft_net, self.features(small), sf, small.shape[-2:])
-            for rev, band in zip(self.lower, bands):
-                up = pyramid.up(out, band.shape[-2:])
-                out = up + rev(band, up, code)
-        for band in bands[len(self.lower):]:
-            up = pyramid.up(out, band.shape[-2:])
-            out = up + net(band, up, code)
-        return out
+        nets = list(self.lower) + [net] * self.levels
+
+        def level(i, band, up):  # the frozen lower revisions without gradients
+            with torch.no_grad() if i < len(self.lower) else contextlib.nullcontext():
+                return up + nets[i](band, up, code)
+
+        return pyramid.climb(out, pyr, level)
 
     def losses(self, content, style):
         if self.teacher is not None:
@@ -176,7 +219,7 @@ class RevisionTask(_Base):
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.float().backward()
         self.opt_d.step()
-        terms = lapstyle_losses(self.encoder(out, TAPS), cf, sf, self.w)
+        terms = self.perceptual(out, content, style, cf, sf)
         terms["adv"] = (self.disc(out) - 1).pow(2).mean().float()
         terms["disc"] = loss_d.detach().float()
         terms["total"] = terms["total"] + self.aw * terms["adv"]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from ..brush import Brush, save_brush
+from ..assets.brush import Brush, save_brush
+from ..core.images import load_image, resize_long_side
 from ..errors import BrushworkError
-from ..images import load_image, resize_long_side
 from .data import CropDataset
 from .loop import TrainConfig, Trainer
 
@@ -32,8 +32,8 @@ def learn_style(paintings: list[str | Path], out: str | Path, name: str | None =
                 weights_dir: str | None = None, crop: int = 256, batch: int = 4, lr: float = 1e-4,
                 threads: int = 0) -> Path:
     """Fine-tune on the paintings for at most `minutes` (or `iters`) and write the .brush file `out`."""
-    from .. import gallery
-    from ..encoder import load_encoder
+    from ..assets import gallery
+    from ..core.encoder import load_encoder
     from .lapstyle import DraftTask, RevisionTask
 
     if not 1 <= len(paintings) <= 5:

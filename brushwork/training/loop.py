@@ -5,11 +5,13 @@ Kill it at any point and run the same command again: it continues from the last 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import os
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..core.precision import resolve
 from ..errors import BrushworkError
 
 
@@ -78,14 +81,15 @@ def pick_device(name: str) -> torch.device:
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on CPU and CUDA: about 2x faster training on AMX CPUs, numerically safe for these losses."""
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    """bf16 autocast where bf16 is native (about 2x faster training on AMX CPUs, numerically safe for these
+    losses); a no-op where it would be emulated (AVX2-only CPUs: 10x slower)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve("auto", device.type) == "bf16")
 
 
 def bf16_copy(net: torch.nn.Module) -> torch.nn.Module:
     """A bf16 copy of a frozen net for no-grad passes: ~2x faster than fp32 weights under autocast on CPU.
     Elsewhere (CUDA) the net itself, run under autocast."""
-    if next(net.parameters()).device.type != "cpu":
+    if next(net.parameters()).device.type != "cpu" or resolve("auto") != "bf16":
         return net
     return copy.deepcopy(net).to(torch.bfloat16).to(memory_format=torch.channels_last)
 
@@ -144,6 +148,10 @@ class Trainer:
     def ckpt_path(self) -> Path:
         return self.run_dir / "checkpoint.pt"
 
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "log.jsonl"
+
     def resume(self) -> bool:
         """Load the last checkpoint if there is one; returns whether it did."""
         if not self.ckpt_path.is_file():
@@ -154,14 +162,24 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
         self.iter, self.log, self.elapsed = state["iter"], state["log"], state["elapsed"]
         if state.get("extra"):
             self.task.load_extra_state(state["extra"])
+        self._truncate_log()
         return True
+
+    def _truncate_log(self) -> None:
+        """Make log.jsonl end at the checkpoint: a hard kill after it leaves lines the resumed run repeats."""
+        tmp = self.log_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(rec) + "\n" for rec in self.log))
+        os.replace(tmp, self.log_path)
 
     def save(self) -> None:
         save_atomic({"config": asdict(self.cfg), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                     "gen": self.gen.get_state(), "iter": self.iter, "log": self.log, "elapsed": self.elapsed,
+                     "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(), "iter": self.iter,
+                     "log": self.log, "elapsed": self.elapsed,
                      "extra": self.task.extra_state()},
                     self.ckpt_path)
         (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
@@ -185,57 +203,86 @@ class Trainer:
     def _handle_signal(self, *_):
         self._stop = True
 
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self):
+        """SIGTERM finishes the current iteration and checkpoints. Signal handlers can only be installed from
+        the main thread, so elsewhere (a server's worker thread) this does nothing and the caller stops us."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = signal.signal(signal.SIGTERM, self._handle_signal)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    def _step(self) -> dict[str, torch.Tensor]:
+        """One optimisation step on a fresh batch; returns its loss terms."""
+        cfg = self.cfg
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr_at(self.iter)
+        content = self.content_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
+        style = self.style_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
+        self.task.step = self.iter
+        with autocast(self.device):
+            losses = self.task.losses(content, style)
+        total = losses["total"]
+        if not math.isfinite(total.item()):
+            raise BrushworkError(f"training diverged at iteration {self.iter} (loss {float(total)})")
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        self.iter += 1
+        return losses
+
+    def _log(self, losses: dict[str, torch.Tensor]) -> dict:
+        """Append this iteration's numbers to the in-memory log and to log.jsonl."""
+        rec = {"iter": self.iter, "time": round(self.elapsed, 1), "lr": self.lr_at(self.iter)}
+        rec.update({k: round(v.item(), 5) for k, v in losses.items()})
+        self.log.append(rec)
+        with open(self.log_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        return rec
+
+    def _periodic(self, losses: dict[str, torch.Tensor], bar) -> None:
+        """Logging, checkpoints and samples at their intervals."""
+        cfg = self.cfg
+        if self.iter % cfg.log_every == 0 or self.iter == cfg.iters:
+            self._log(losses)
+            bar.set_postfix({k: f"{v.item():.3g}" for k, v in losses.items()})
+        if self.iter % cfg.save_every == 0:
+            self.save()
+        if self.iter % cfg.sample_every == 0:
+            self.write_samples()
+            plot_losses(self.log, self.run_dir / "losses.png")
+
     def run(self) -> Path:
-        """Train until cfg.iters (resuming if possible) and export fp16 weights; returns the export path."""
+        """Train until cfg.iters (resuming if possible) and export fp16 weights; returns the export path.
+        The one place cfg.threads takes effect (train and learn-style both come through here)."""
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         resumed = self.resume()
         self.model.to(self.device).to(memory_format=torch.channels_last).train()
-        old = signal.signal(signal.SIGTERM, self._handle_signal)
         bar = tqdm(total=cfg.iters, initial=self.iter, desc=f"train {cfg.model}" + (" (resumed)" if resumed else ""),
                    dynamic_ncols=True)
-        try:
-            start_elapsed = self.elapsed
-            while self.iter < cfg.iters and not self._stop:
-                if cfg.max_seconds and self.elapsed - start_elapsed >= cfg.max_seconds:
-                    break
-                t0 = time.perf_counter()
-                for g in self.opt.param_groups:
-                    g["lr"] = self.lr_at(self.iter)
-                content = self.content_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
-                style = self.style_data.sample(cfg.batch, self.gen).to(self.device, memory_format=torch.channels_last)
-                self.task.step = self.iter
-                with autocast(self.device):
-                    losses = self.task.losses(content, style)
-                total = losses["total"]
-                if not math.isfinite(total.item()):
-                    raise BrushworkError(f"training diverged at iteration {self.iter} (loss {float(total)})")
-                self.opt.zero_grad(set_to_none=True)
-                total.backward()
-                self.opt.step()
-                self.iter += 1
-                self.elapsed += time.perf_counter() - t0
-                if self.iter % cfg.log_every == 0 or self.iter == cfg.iters:
-                    rec = {"iter": self.iter, "time": round(self.elapsed, 1), "lr": self.lr_at(self.iter)}
-                    rec.update({k: round(v.item(), 5) for k, v in losses.items()})
-                    self.log.append(rec)
-                    with open(self.run_dir / "log.jsonl", "a") as fh:
-                        fh.write(json.dumps(rec) + "\n")
-                    bar.set_postfix({k: f"{v.item():.3g}" for k, v in losses.items()})
-                if self.iter % cfg.save_every == 0:
-                    self.save()
-                if self.iter % cfg.sample_every == 0:
-                    self.write_samples()
-                    plot_losses(self.log, self.run_dir / "losses.png")
-                bar.update(1)
-        except KeyboardInterrupt:
-            self._stop = True
-        finally:
-            bar.close()
-            signal.signal(signal.SIGTERM, old)
-            self.save()
+        with self._stop_on_sigterm():
+            try:
+                start_elapsed = self.elapsed
+                while self.iter < cfg.iters and not self._stop:
+                    if cfg.max_seconds and self.elapsed - start_elapsed >= cfg.max_seconds:
+                        break
+                    t0 = time.perf_counter()
+                    losses = self._step()
+                    self.elapsed += time.perf_counter() - t0
+                    self._periodic(losses, bar)
+                    bar.update(1)
+            except KeyboardInterrupt:
+                self._stop = True
+            finally:
+                bar.close()
+                self.save()
         if self.log:
             plot_losses(self.log, self.run_dir / "losses.png")
         self.write_samples()

@@ -8,15 +8,16 @@ import torch
 
 from ..errors import BrushworkError
 from ..nets import load_weights
-from .data import CropDataset, list_images
+from ..core.images import list_images
+from .data import CropDataset
 from .loop import TrainConfig, Trainer, pick_device
 
-MODELS = ("adain", "lapstyle-draft", "lapstyle-revision")
+TRAINABLE = ("adain", "lapstyle-draft", "lapstyle-revision")  # model names `brushwork train` accepts
 
 
 def eval_pairs(content_dir: str, style_dir: str, n: int = 4, size: int = 256):
     """A fixed set of n content/style pairs (first files of each folder, centre-cropped) for sample grids."""
-    from ..images import load_image
+    from ..core.images import load_image
 
     def batch(folder):
         files = list_images(folder)[:n]
@@ -33,7 +34,7 @@ def eval_pairs(content_dir: str, style_dir: str, n: int = 4, size: int = 256):
 
 
 def build_task(cfg: TrainConfig, device):
-    from ..encoder import load_encoder
+    from ..core.encoder import load_encoder
 
     encoder = load_encoder().to(device).to(memory_format=torch.channels_last)
     if cfg.model == "adain":
@@ -53,7 +54,7 @@ def build_task(cfg: TrainConfig, device):
         lower = [load_revision(p) for p in opts.pop("lower", [])]
         teacher = load_revision(opts.pop("teacher")) if opts.get("teacher") else None
         return RevisionTask(encoder, draft, lower, teacher=teacher, **opts)
-    raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(MODELS)}")
+    raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(TRAINABLE)}")
 
 
 def init_weights(net: torch.nn.Module, path: str) -> torch.nn.Module:
@@ -69,10 +70,9 @@ def init_weights(net: torch.nn.Module, path: str) -> torch.nn.Module:
 
 
 def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, str] | None = None) -> Path:
-    """Train (or resume) the model described by cfg; returns the fp16 export path."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    """Train (or resume) the model described by cfg; returns the fp16 export path (Trainer.run sets cfg.threads)."""
     device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)  # the networks' initial weights: same seed, same run
     task = build_task(cfg, device)
     if init_from and not (Path(cfg.run_dir) / "checkpoint.pt").is_file():
         init_weights(task.trainable(), init_from)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +35,19 @@ def resolve(ref):
     if name in samples():
         return samples()[name]
     return ref
+
+
+def suggest(ref: str, what: str = "style", n: int = 3) -> list[str]:
+    """Built-in names closest to a mistyped one (difflib), e.g. 'starry-nite' -> ['starry-night'].
+
+    Styles are matched against the style names, anything else (a photo) against the samples, as 'sample:NAME'.
+    """
+    names, prefix = (list(styles()), "") if what == "style" else (list(samples()), "sample:")
+    for key in (ref.removeprefix("sample:").lower(), Path(ref).stem.lower()):
+        found = difflib.get_close_matches(key, names, n=n, cutoff=0.6)
+        if found:
+            return [prefix + f for f in found]
+    return []
 
 
 def contact_sheet(path: str | Path, cell: int = 160) -> Path:

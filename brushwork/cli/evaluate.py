@@ -6,12 +6,12 @@ from typing import List, Optional
 
 import typer
 
-from .errors import BrushworkError
+from ..errors import BrushworkError
 
 
 def parse_sets(items: list[str] | None) -> dict[str, dict]:
     """["optimize.iterations=20", ...] -> {"optimize": {"iterations": 20}}; values read as JSON if they parse."""
-    from .evaluate import parse_value
+    from ..evaluation.runner import parse_value
 
     out: dict[str, dict] = {}
     for item in items or []:
@@ -50,7 +50,7 @@ def evaluate_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Run METHODS on every photo x style pair and write an HTML report with metrics and charts."""
-    from .evaluate import evaluate
+    from ..evaluation.runner import evaluate
 
     result = evaluate(methods, content, style, output, size=size, force=force, options=parse_sets(set_),
                       timing_sizes=parse_sizes(timing_sizes), progress=not quiet)
@@ -63,7 +63,7 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
 ):
     """Serve a report and save the votes cast on its rate page into REPORT_DIR/votes.json."""
-    from .votes import make_server
+    from ..evaluation.votes import make_server
 
     server = make_server(report_dir, port, host)
     h, p = server.server_address[:2]

@@ -14,11 +14,25 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import BrushworkError
+from ..errors import BrushworkError
 
 MAX_PIXELS = 80_000_000
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def list_images(folder, what: str = "image") -> list[Path]:
+    """The image files directly inside `folder`, sorted; a clear error if it is missing or has none."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise BrushworkError(f"{what} folder {folder} does not exist")
+    if not folder.is_dir():
+        raise BrushworkError(f"{what} folder {folder} is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BrushworkError(f"{what} folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
@@ -69,6 +83,8 @@ def load_array(source, allow_huge: bool = False) -> np.ndarray:
         raise BrushworkError(f"no such file: {path}")
     if path.is_dir():
         raise BrushworkError(f"{path} is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise BrushworkError(f"{path} is empty (0 bytes), not an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -103,15 +119,39 @@ def _apply_orientation(arr: np.ndarray, orient: int) -> np.ndarray:
     return np.ascontiguousarray(ops[orient](arr)) if orient in ops else arr
 
 
+FLOAT_SLACK = 0.05  # float arrays may overshoot [0, 1] this much (resampling ringing) and are clipped
+
+
+def _check_float(arr: np.ndarray) -> np.ndarray:
+    """A float image array as float32, refusing NaN/inf and values far outside [0, 1] (e.g. a 0..255 float array,
+    which clipping would turn white) with a message that says what to do."""
+    if arr.size == 0:
+        raise BrushworkError(f"an image array must not be empty, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise BrushworkError("the image array contains NaN or infinite values")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+        scale = " (it looks like 0..255: divide by 255 or pass uint8)" if hi <= 255 + FLOAT_SLACK and lo >= 0 else ""
+        raise BrushworkError(f"a {arr.dtype} image array must hold values in 0..1, this one spans {lo:g}..{hi:g}{scale}")
+    return arr.astype(np.float32)
+
+
 def array_to_rgb(arr: np.ndarray) -> np.ndarray:
-    """Any numpy image (HxW, HxWx1/3/4; uint8, uint16 or float in [0, 1]) -> float32 HxWx3 in [0, 1]."""
+    """Any numpy image (HxW, HxWx1/3/4; uint8, uint16, or float in [0, 1]) -> float32 HxWx3 in [0, 1].
+
+    Float arrays outside 0..1 (beyond a little overshoot) and NaN/inf are refused rather than clipped.
+    """
     arr = np.asarray(arr)
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255.0
     elif arr.dtype == np.uint16:
         arr = arr.astype(np.float32) / 65535.0
-    else:
+    elif arr.dtype == bool:
         arr = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.number):
+        arr = _check_float(arr)
+    else:
+        raise BrushworkError(f"an image array must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):

@@ -8,6 +8,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .stats import mean_cov as batch_mean_cov, mean_std, normalise, sqrtm_psd
+
+_sqrtm_psd = sqrtm_psd  # the name methods.optimize uses
+
 EPS = 1e-8
 
 
@@ -41,19 +45,9 @@ def gram(feat: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
 
 
 def mean_cov(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Channel mean (C,) and covariance (C, C) over the (masked) positions."""
-    f, w = _flat(feat, mask)
-    mean = f @ w
-    centred = f - mean[:, None]
-    return mean, (centred * w) @ centred.t()
-
-
-def mean_std(feat: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Channel mean and std (C,) over the (masked) positions."""
-    f, w = _flat(feat, mask)
-    mean = f @ w
-    var = ((f - mean[:, None]) ** 2) @ w
-    return mean, (var + 1e-5).sqrt()
+    """Channel mean (C,) and covariance (C, C) over the (masked) positions of a (1, C, H, W) map."""
+    mean, cov = batch_mean_cov(feat, mask)
+    return mean[0], cov[0]
 
 
 def style_stats(kind: str, feat: torch.Tensor, mask: torch.Tensor | None = None):
@@ -84,14 +78,6 @@ def content_loss(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return rel_mse(feat.float(), target.float())
 
 
-def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
-    """Symmetric square root of a PSD matrix (float64 with a little jitter: covariances are often singular)."""
-    m64 = m.double()
-    m64 = (m64 + m64.t()) / 2 + 1e-6 * torch.eye(m.shape[0], dtype=torch.float64, device=m.device)
-    vals, vecs = torch.linalg.eigh(m64)
-    return ((vecs * vals.clamp_min(0).sqrt()) @ vecs.t()).to(m.dtype)
-
-
 def w2_gaussian(mean: torch.Tensor, cov: torch.Tensor, t_mean: torch.Tensor, t_cov: torch.Tensor,
                 t_cov_sqrt: torch.Tensor | None = None) -> torch.Tensor:
     """Squared 2-Wasserstein distance between Gaussians N(mean, cov) and N(t_mean, t_cov).
@@ -99,7 +85,7 @@ def w2_gaussian(mean: torch.Tensor, cov: torch.Tensor, t_mean: torch.Tensor, t_c
     tr sqrtm(S^1/2 C S^1/2) is taken as the sum of square roots of eigenvalues (eigvalsh, float64): its
     gradient stays finite when eigenvalues repeat, unlike a full matrix square root's.
     """
-    t_sqrt = _sqrtm_psd(t_cov) if t_cov_sqrt is None else t_cov_sqrt
+    t_sqrt = sqrtm_psd(t_cov) if t_cov_sqrt is None else t_cov_sqrt
     m = (t_sqrt.double() @ cov.double() @ t_sqrt.double())
     m = (m + m.t()) / 2 + 1e-6 * torch.eye(cov.shape[0], dtype=torch.float64, device=cov.device)
     cross = torch.linalg.eigvalsh(m).clamp_min(1e-10).sqrt().sum().float()
@@ -124,17 +110,9 @@ def tv_loss(img: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
-def _normalise(feat: torch.Tensor) -> torch.Tensor:
-    """Per-channel mean/variance normalisation over positions (for style-independent content comparison)."""
-    f = feat.float()
-    mean = f.mean((2, 3), keepdim=True)
-    std = (f.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
-    return (f - mean) / std
-
-
 def normalised_content_loss(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """MSE between channel-normalised features: structure kept, whatever the colours and contrast (LapStyle)."""
-    return F.mse_loss(_normalise(feat), _normalise(target))
+    return F.mse_loss(normalise(feat), normalise(target))
 
 
 def _sample_positions(feats: list[torch.Tensor], n: int, gen: torch.Generator | None = None):
@@ -164,3 +142,21 @@ def self_similarity_loss(feat: torch.Tensor, content_feat: torch.Tensor, n: int 
     dx = dx / (dx.sum(1, keepdim=True) + EPS)
     dc = dc / (dc.sum(1, keepdim=True) + EPS)
     return (dx - dc).abs().sum((1, 2)).mean() / x.shape[1]
+
+
+def batch_gram(feat: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, C) Gram matrices in fp32, normalised by the number of positions."""
+    f = feat.float().flatten(2)
+    return f @ f.transpose(1, 2) / f.shape[2]
+
+
+def gram_distance(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared Gram error relative to the target Gram's squared norm, averaged over the batch (0 = same style)."""
+    g = batch_gram(feat)
+    return ((g - target).pow(2).sum((1, 2)) / (target.pow(2).sum((1, 2)) + EPS)).mean()
+
+
+def color_moments_loss(img: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """MSE between the RGB mean and covariance of img and ref, per sample (the palette in pixel space)."""
+    (m, c), (tm, tc) = batch_mean_cov(img), batch_mean_cov(ref)
+    return F.mse_loss(m, tm) + F.mse_loss(c, tc) * 10.0

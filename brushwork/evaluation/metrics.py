@@ -1,9 +1,12 @@
 """Numbers that describe a stylized picture: how much content it kept, how much style it took, what it cost.
 
-Inputs are (1, 3, H, W) float tensors in [0, 1] (as `brushwork.images.load_image` gives). Directions:
+Inputs are (1, 3, H, W) float tensors in [0, 1] (as `brushwork.core.images.load_image` gives). Directions:
 
-- content loss (relu4_2 features vs the photo's)              lower = closer to the photo's content
+- content loss (HED-VGG relu4_2 features vs the photo's)     lower = closer to the photo's content
 - style loss, Gram or mean/std (relu1_1 ... relu5_1, and mean) lower = closer to the style's textures
+- lite content / lite style: the same two on EfficientNet-Lite1 lower = closer to the photo / to the style
+  (proj10, and Gram distance averaged over stem, dw1, dw3, dw6, dw10, dw14): a second judge, so no method
+  is scored only by the network it was trained on
 - SSIM with the photo                                          higher = more of the photo's structure (1 = same)
 - colour distance to the style (sliced Wasserstein, Lab)       lower = colours closer to the painting's
 - wall time and peak memory of a run                           lower = cheaper
@@ -22,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import losses as L
-from .images import resize, resize_long_side, to_array
+from ..core import losses as L
+from ..core.images import resize, resize_long_side, to_array
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -32,13 +35,14 @@ STYLE_KINDS = ("gram", "meanstd")
 # name -> (short label, direction) for reports: +1 = higher is better, -1 = lower is better
 DIRECTIONS = {"content_loss": ("content loss", -1), "style_gram": ("style loss (Gram)", -1),
               "style_meanstd": ("style loss (mean/std)", -1), "ssim": ("SSIM vs photo", +1),
+              "lite_content": ("content loss (Lite1)", -1), "lite_style": ("style loss (Lite1 Gram)", -1),
               "color_swd": ("colour distance", -1), "seconds": ("time (s)", -1),
               "peak_rss_mb": ("peak memory (MB)", -1)}
 
 
 def _encoder(encoder):
     if encoder is None:
-        from .encoder import shared_encoder
+        from ..core.encoder import shared_encoder
 
         encoder = shared_encoder()
     return encoder
@@ -131,11 +135,29 @@ def color_distance(output: torch.Tensor, style: torch.Tensor, projections: int =
     return float(np.sqrt(((qa - qb) ** 2).mean(0)).mean())
 
 
+def lite_losses(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
+    """Content and Gram style distances on EfficientNet-Lite1 (lower = closer to the photo / to the style).
+
+    lite_content: relative MSE of proj10 features vs the photo's; lite_style: relative Gram error averaged
+    over the style taps, the style taken at the output's long side (aspect kept)."""
+    from ..core import lossnet
+
+    spec = lossnet.loss_net("efficientnet-lite1")
+    net = lossnet.load(spec.name, "reflect")
+    with torch.no_grad():
+        fo = net(output.float(), (*spec.style_taps, spec.content_tap))
+        fc = net(_same_size(content, output), spec.content_tap)
+        fs = net(_style_scale(style, output), spec.style_taps)
+    style_d = [float(L.gram_distance(fo[k], L.batch_gram(fs[k]))) for k in spec.style_taps]
+    return {"lite_content": float(L.content_loss(fo[spec.content_tap], fc[spec.content_tap])),
+            "lite_style": float(np.mean(style_d))}
+
+
 def all_metrics(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, encoder=None) -> dict[str, float]:
     """Every quality metric of one result as a flat dict (one encoder pass per image).
 
     Keys: content_loss, style_gram, style_meanstd (means over layers), style_gram_<layer>,
-    style_meanstd_<layer>, ssim, color_swd. See the module docstring for directions.
+    style_meanstd_<layer>, lite_content, lite_style, ssim, color_swd. See the module docstring for directions.
     """
     enc = _encoder(encoder)
     fo = features(output, enc)
@@ -146,6 +168,7 @@ def all_metrics(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor
         per = _style_from_feats(fo, fs, kind)
         out[f"style_{kind}"] = per.pop("total")
         out.update({f"style_{kind}_{k}": v for k, v in per.items()})
+    out.update(lite_losses(output, content, style))
     out["ssim"] = ssim(output, content)
     out["color_swd"] = color_distance(output, style)
     return out
@@ -228,3 +251,25 @@ def measure(fn, *args, interval: float = 0.005, **kwargs):
     top = max(peak[0], _rss(), (_vm_hwm() or 0) if exact else 0)
     return result, Cost(seconds=seconds, peak_rss_mb=max(0, top - start_rss) / 2**20)
 
+
+
+def warping_error(prev_out: np.ndarray, cur_out: np.ndarray, prev_in: np.ndarray, cur_in: np.ndarray,
+                  estimator=None) -> float:
+    """Short-term flicker of a video: mean |warp(prev_out) - cur_out| over non-occluded pixels, 0-255 scale.
+
+    Flow is computed on the *input* frames (HxWx3 uint8) with OpenCV DIS (medium preset, full resolution)
+    and checked forward-backward; the previous output frame is warped onto the current one along it and the
+    absolute difference is averaged over the pixels the check keeps and the three channels. Lower = steadier;
+    passing the input as its own output gives the clip's own error (its noise and flow's misses), the floor.
+    """
+    import cv2
+
+    from ..video import flow as F
+
+    est = estimator or F.FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, side=max(cur_in.shape[:2]))
+    motion = est.motion(F.gray(prev_in), F.gray(cur_in))
+    if not motion.valid.any():
+        return float("nan")
+    warped = F.warp(prev_out.astype(np.float32), motion.backward)
+    diff = np.abs(warped - cur_out.astype(np.float32))
+    return float(diff[motion.valid].mean())

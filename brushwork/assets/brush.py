@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import BrushworkError
+from ..errors import BrushworkError
 
 FORMAT = "brushwork-brush"
 SUFFIX = ".brush"

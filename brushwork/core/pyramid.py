@@ -5,6 +5,9 @@ Decomposition and reconstruction use the same down/up operators, so fold(split(x
 """
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -37,3 +40,18 @@ def fold(pyr: list[torch.Tensor]) -> torch.Tensor:
     for band in reversed(pyr[:-1]):
         cur = band + up(cur, band.shape[-2:])
     return cur
+
+
+def levels_for(long_side: int, top: int) -> int:
+    """Levels that bring a long side down to `top` px or below: one per doubling (0 if already small)."""
+    return max(0, math.ceil(math.log2(long_side / top) - 1e-9))
+
+
+def climb(start: torch.Tensor, pyr: list[torch.Tensor],
+          level: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The LapStyle ladder: from a picture at the residual's resolution, go up the bands of `pyr` (from split)
+    coarse to fine; at each, `level(i, band, up)` turns the upsampled picture into the next one (i = 0 first)."""
+    out = start
+    for i, band in enumerate(reversed(pyr[:-1])):
+        out = level(i, band, up(out, band.shape[-2:]))
+    return out

@@ -2,7 +2,7 @@
 
 REPORT_DIR holds inputs/ (photos and styles at the evaluation size), images/ (one PNG per result),
 results.json (all numbers; also the cache: a result whose image is on disk and whose inputs and options
-are unchanged is not recomputed unless force), results.csv, and the pages written by `brushwork.report`.
+are unchanged is not recomputed unless force), results.csv, and the pages written by `brushwork.evaluation.report`.
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import gallery, metrics
-from .errors import BrushworkError
+from ..assets import gallery
+from ..core.images import list_images
+from ..errors import BrushworkError
+from . import metrics
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 DEFAULT_METHODS = ("lapstyle", "adain", "optimize")
 DEFAULT_STYLES = ("starry-night", "the-scream", "great-wave")
 DEFAULT_TIMING_SIZES = (128, 256, 512)
@@ -65,7 +66,7 @@ def method_spec(name: str) -> tuple[str, dict]:
 
 def parse_methods(methods) -> list[str]:
     """Method names (or variants, see `method_spec`) from "a,b" or a list, checked against `api.METHODS`."""
-    from .api import METHODS
+    from ..api import METHODS
 
     names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
     if not names:
@@ -74,19 +75,6 @@ def parse_methods(methods) -> list[str]:
         if base not in METHODS:
             raise BrushworkError(f"unknown method {base!r}; choose from {', '.join(METHODS)}")
     return list(dict.fromkeys(names))
-
-
-def list_images(folder, what: str) -> list[Path]:
-    """The image files directly inside `folder`, sorted; a clear error if it is missing or has none."""
-    folder = Path(folder).expanduser()
-    if not folder.exists():
-        raise BrushworkError(f"{what} folder {folder} does not exist")
-    if not folder.is_dir():
-        raise BrushworkError(f"{what} folder {folder} is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise BrushworkError(f"{what} folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files
 
 
 def default_contents() -> list[Path]:
@@ -110,7 +98,7 @@ def _sha(path: Path) -> str:
 
 def prepare_inputs(paths: list[Path], kind: str, out_dir: Path, size: int) -> list[Item]:
     """Check every picture loads, give each a unique short name and save a thumbnail into inputs/."""
-    from .images import load_image, save_image
+    from ..core.images import load_image, save_image
 
     items, seen = [], set()
     (out_dir / "inputs").mkdir(exist_ok=True)
@@ -208,7 +196,7 @@ class _Runner:
         self.options, self.warm, self.stylizers = options, warm, {}
 
     def stylizer(self, method: str):
-        from .api import Stylizer
+        from ..api import Stylizer
 
         if method not in self.stylizers:
             st = Stylizer(method_spec(method)[0], progress=False)
@@ -236,7 +224,7 @@ def check_options(methods: list[str], options: dict, size: int) -> dict[str, dic
 
     Options given for a method apply to its variants too; a variant's own options (after "@") win.
     """
-    from .api import Stylizer
+    from ..api import Stylizer
 
     if size < 16:
         raise BrushworkError(f"size must be at least 16 px, got {size}")
@@ -253,6 +241,49 @@ def check_options(methods: list[str], options: dict, size: int) -> dict[str, dic
     return out
 
 
+def _plan_sweep(data, out_dir, methods, options, first, size, timing_sizes, force) -> list[tuple]:
+    """(key, method, size) of the time-vs-resolution runs still to do, on the first pair; only when every
+    result is at one size (otherwise the results themselves span sizes)."""
+    sizes_run = {size} | {r["size"] for r in data["runs"].values() if r.get("method") in methods}
+    if not timing_sizes or len(sizes_run) != 1:
+        return []
+    sweep = []
+    for m in methods:
+        for ts in sorted({int(t) for t in timing_sizes}):
+            k = run_key(m, first[0].name, first[1].name, ts)
+            if force or not _fresh(data["timings"].get(k), out_dir, options[m], *first):
+                sweep.append((k, m, ts))
+    return sweep
+
+
+def _run_pairs(runner, todo, data, out_dir, options, size, bar) -> None:
+    """Stylize and measure each (method, photo, style) to do, saving its picture and results.json as it goes."""
+    from ..core.images import load_image, save_image
+
+    style_images: dict[str, object] = {}
+    for key, (m, c, s) in todo:
+        bar.set_postfix_str(f"{m}: {c.label[:24]} x {s.label[:24]}")
+        out, cost = runner.run(m, c, s, size)
+        if s.name not in style_images:
+            style_images[s.name] = load_image(s.path)
+        image = f"images/{_slug(m)}__{c.name}__{s.name}__{size}.png"
+        save_image(out, out_dir / image, overwrite=True)
+        data["runs"][key] = {**_record(m, c, s, size, out, cost, options[m]), "image": image,
+                             **metrics.all_metrics(out, load_image(c.path, size=size), style_images[s.name])}
+        save_results(out_dir, data)
+        bar.update()
+
+
+def _run_sweep(runner, sweep, data, out_dir, options, first, bar) -> None:
+    """Time each method on the first pair at the sweep's sizes (no picture kept)."""
+    for key, m, ts in sweep:
+        bar.set_postfix_str(f"timing {m} at {ts} px")
+        out, cost = runner.run(m, *first, ts)
+        data["timings"][key] = _record(m, *first, ts, out, cost, options[m])
+        save_results(out_dir, data)
+        bar.update()
+
+
 def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir="report", size: int = 256,
              force: bool = False, options: dict | None = None, timing_sizes=DEFAULT_TIMING_SIZES,
              progress: bool = True) -> dict:
@@ -263,7 +294,6 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
     long sides (for the time-vs-resolution chart); empty to skip.
     """
     from . import report
-    from .images import load_image, save_image
     from .machine import machine_info
 
     methods = parse_methods(methods)
@@ -279,40 +309,14 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
     keys = [run_key(m, c.name, s.name, size) for m, c, s in pairs]
     todo = [(k, p) for k, p in zip(keys, pairs)
             if force or not _fresh(data["runs"].get(k), out_dir, options[p[0]], p[1], p[2])]
-    sweep = []  # (key, method, size): the time-vs-resolution runs, on the first pair
-    sizes_run = {size} | {r["size"] for r in data["runs"].values() if r.get("method") in methods}
-    if timing_sizes and len(sizes_run) == 1:
-        first = (contents[0], styles[0])
-        for m in methods:
-            for ts in sorted({int(t) for t in timing_sizes}):
-                k = run_key(m, first[0].name, first[1].name, ts)
-                if force or not _fresh(data["timings"].get(k), out_dir, options[m], *first):
-                    sweep.append((k, m, ts))
-
-    runner = _Runner(options, (contents[0], styles[0]))
-    style_images: dict[str, object] = {}
-    bar = tqdm(total=len(todo) + len(sweep), desc="evaluate", unit="run", dynamic_ncols=True,
-               disable=not progress or not (todo or sweep))
+    sweep = _plan_sweep(data, out_dir, methods, options, (contents[0], styles[0]), size, timing_sizes, force)
     if todo or sweep or "machine" not in data:
         data["machine"] = machine_info()  # where the numbers were measured
-    for key, (m, c, s) in todo:
-        bar.set_postfix_str(f"{m}: {c.label[:24]} x {s.label[:24]}")
-        out, cost = runner.run(m, c, s, size)
-        if s.name not in style_images:
-            style_images[s.name] = load_image(s.path)
-        image = f"images/{_slug(m)}__{c.name}__{s.name}__{size}.png"
-        save_image(out, out_dir / image, overwrite=True)
-        data["runs"][key] = {**_record(m, c, s, size, out, cost, options[m]), "image": image,
-                             **metrics.all_metrics(out, load_image(c.path, size=size), style_images[s.name])}
-        save_results(out_dir, data)
-        bar.update()
-    for key, m, ts in sweep:
-        bar.set_postfix_str(f"timing {m} at {ts} px")
-        out, cost = runner.run(m, contents[0], styles[0], ts)
-        data["timings"][key] = _record(m, contents[0], styles[0], ts, out, cost, options[m])
-        save_results(out_dir, data)
-        bar.update()
-    bar.close()
+    runner = _Runner(options, (contents[0], styles[0]))
+    with tqdm(total=len(todo) + len(sweep), desc="evaluate", unit="run", dynamic_ncols=True,
+              disable=not progress or not (todo or sweep)) as bar:
+        _run_pairs(runner, todo, data, out_dir, options, size, bar)
+        _run_sweep(runner, sweep, data, out_dir, options, (contents[0], styles[0]), bar)
     save_results(out_dir, data)
     write_csv(out_dir, data)
     selection = {"methods": methods, "contents": contents, "styles": styles, "size": size, "keys": keys}

@@ -1,15 +1,19 @@
 """Colour control (Gatys et al. 2017): keep the content's colours, or take colours from another picture.
 
 - luminance: keep the result's luminance, put back the content's chroma (YIQ).
-- histogram: recolour the style image(s) so their colour mean/covariance match the content's, before stylizing.
+- meancov: recolour the style image(s) so their colour mean and covariance match the content's, before
+  stylizing (a linear map, not a histogram match; "histogram", its old name, is still accepted).
 - match_color: recolour any image to another's colour mean/covariance ("colours of one painting").
 """
 from __future__ import annotations
 
 import torch
 
+from .stats import mean_cov, sqrtm_psd
+
 RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
-MODES = ("luminance", "histogram")
+MODES = ("luminance", "meancov")
+ALIASES = {"histogram": "meancov"}  # the old, misleading name
 
 
 def _apply(m: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
@@ -35,33 +39,33 @@ def preserve_luminance(result: torch.Tensor, content: torch.Tensor) -> torch.Ten
 
 
 def _mean_cov(img: torch.Tensor):
-    x = img.float().flatten(2)[0]
-    mean = x.mean(1, keepdim=True)
-    xc = x - mean
-    return mean, xc @ xc.t() / x.shape[1] + 1e-5 * torch.eye(3)
-
-
-def _sqrtm(m: torch.Tensor, inverse: bool = False) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(m)
-    vals = vals.clamp_min(1e-8)
-    return (vecs * (vals.rsqrt() if inverse else vals.sqrt())) @ vecs.t()
+    """Colour mean (3, 1) and covariance (3, 3) of an image, with a little jitter (flat images)."""
+    mean, cov = mean_cov(img)
+    return mean[0][:, None], cov[0] + 1e-5 * torch.eye(3)
 
 
 def match_color(img: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """`img` with its colour mean and covariance mapped to `reference`'s (linear, symmetric-sqrt transform)."""
     m_s, c_s = _mean_cov(img)
     m_r, c_r = _mean_cov(reference)
-    transform = _sqrtm(c_r) @ _sqrtm(c_s, inverse=True)
+    transform = sqrtm_psd(c_r) @ sqrtm_psd(c_s, inverse=True)
     x = img.float().flatten(2)[0]
     out = transform @ (x - m_s) + m_r
     return out.view_as(img[0])[None].clamp(0, 1).to(img.dtype)
 
 
+def canonical(mode: str | None) -> str | None:
+    """A mode's current name ("histogram" -> "meancov"); compare modes through this."""
+    return ALIASES.get(mode, mode)
+
+
 def check_mode(mode: str | None) -> str | None:
-    from .errors import BrushworkError
+    """A valid colour-preservation mode (None for none), spelled as given: old names stay accepted (and callers
+    that compare with them keep working); compare through `canonical`."""
+    from ..errors import BrushworkError
 
     if mode in (None, "", "none"):
         return None
-    if mode not in MODES:
-        raise BrushworkError(f"unknown colour preservation {mode!r}; choose luminance or histogram")
+    if canonical(mode) not in MODES:
+        raise BrushworkError(f"unknown colour preservation {mode!r}; choose luminance or meancov")
     return mode

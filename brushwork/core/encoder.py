@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import weights
+from ..assets import weights
 
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -83,7 +83,7 @@ def load_encoder(pool: str = "max", padding_mode: str = "zeros", auto_fetch: boo
     from safetensors.torch import load_file
 
     enc = VGG16Encoder(pool=pool, padding_mode=padding_mode)
-    enc.load_state_dict(load_file(str(weights.ensure(auto_fetch))), strict=True)
+    enc.load_state_dict(load_file(str(weights.ensure("hed-vgg16", auto_fetch))), strict=True)
     return enc
 
 

@@ -1,0 +1,4 @@
+"""`python -m brushwork.cli`: the same as the `brushwork` command."""
+from . import main
+
+main()

@@ -1,0 +1,1 @@
+"""Core building blocks: the VGG16 encoder, losses, image I/O, colour, Laplacian pyramid and tiling."""
