@@ -100,10 +100,28 @@ def test_bf16_close_to_fp32(st, encoder, eval_content, eval_style):
     assert (a - b).abs().mean() < 0.06
 
 
-@pytest.mark.parametrize("kind", ["meanstd", "wasserstein"])
-def test_other_style_losses_run(st, eval_content, eval_style, kind):
-    out = st.stylize_tensor(eval_content[7], eval_style[1], size=64, iterations=5, style_loss=kind)
-    assert out.shape[1] == 3 and torch.isfinite(out).all()
+def own_style_loss(kind, img, style):
+    """The style loss `kind` of img against style on the default loss network's taps (as optimize computes it)."""
+    from brushwork.core import lossnet
+
+    ln = lossnet.loss_net(lossnet.DEFAULT_LOSS_NET)
+    net = lossnet.load(ln.name)
+    with torch.no_grad():
+        fo, fs = net(img, ln.style_taps), net(resize(style, img.shape[-2:]), ln.style_taps)
+        return sum(L.style_loss(kind, fo[k], L.style_stats(kind, fs[k])).item() for k in ln.style_taps)
+
+
+@pytest.mark.parametrize("kind,optimizer", [("meanstd", "lbfgs"), ("wasserstein", "lbfgs"), ("gram", "adam")])
+def test_style_loss_and_optimizer_lower_their_own_loss(st, eval_content, eval_style, kind, optimizer):
+    """Each style loss (and Adam) lowers that very loss well below the starting picture's (init = the photo)."""
+    size = 96
+    content = load_image(eval_content[7], size=size)
+    style = load_image(eval_style[1], size=size)
+    out = st.stylize_tensor(eval_content[7], eval_style[1], size=size, iterations=30, style_loss=kind,
+                            optimizer=optimizer, init="content", strength=0.9, precision="fp32")
+    assert out.shape == content.shape and torch.isfinite(out).all()
+    start, end = own_style_loss(kind, content, style), own_style_loss(kind, out, style)
+    assert end < 0.6 * start, (kind, optimizer, start, end)
 
 
 def test_blend_weights_and_bad_options(st, eval_content, eval_style):
