@@ -237,3 +237,63 @@ def test_cli_writes_a_report_and_reports_errors_in_one_line(inputs, tmp_path):
     assert bad.stderr.strip().splitlines() == ["brushwork: error: unknown method 'nope'; choose from "
                                                + ", ".join(api.METHODS)]
     assert not (tmp_path / "r2").exists()
+
+
+def test_outputs_of_another_tool_are_scored_like_the_methods(report, inputs, tmp_path):
+    """A brushwork method's pictures, saved to a folder as <photo>__<style>.png, score as that method did."""
+    out, result = report
+    adain = [r for r in result["data"]["runs"].values() if r["method"] == "adain"]
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    for r in adain[:-1]:  # one pair left out: skipped with a note
+        shutil.copy(out / r["image"], folder / f"{Path(r['content_path']).stem}__{Path(r['style_path']).stem}.png")
+    (folder / "unrelated.png").write_bytes((out / adain[0]["image"]).read_bytes())
+    again = tmp_path / "report"
+    shutil.copytree(out, again)
+    res = evaluate("adain", *inputs, again, size=64, timing_sizes=(), progress=False, outputs=[f"theirs={folder}"])
+    assert res["ran"] == 3  # adain itself reused from the report
+    assert len(res["notes"]) == 1 and "1 of 4" in res["notes"][0]
+    theirs = {(r["content"], r["style"]): r for r in res["data"]["runs"].values() if r["method"] == "theirs"}
+    assert len(theirs) == 3
+    for r in adain[:-1]:
+        t = theirs[(r["content"], r["style"])]
+        assert t["seconds"] is None and t["external"]
+        for k in ("content_loss", "style_gram", "style_meanstd", "lite_content", "lite_style", "ssim", "color_swd"):
+            assert t[k] == pytest.approx(r[k], rel=0.02, abs=1e-3), k  # the same pictures, up to 8-bit rounding
+    html = (again / "index.html").read_text()
+    assert "theirs" in html and "1 of 4 pairs" in html
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BrushworkError, match="holds no file named"):
+        evaluate("adain", *inputs, again, size=64, outputs={"x": empty})
+    with pytest.raises(BrushworkError, match="does not exist"):
+        evaluate("adain", *inputs, again, size=64, outputs={"x": tmp_path / "nowhere"})
+    with pytest.raises(BrushworkError, match="already used"):
+        evaluate("adain", *inputs, again, size=64, outputs={"adain": folder})
+
+
+def test_strength_sweep_expands_methods_and_charts_content_loss(inputs, tmp_path):
+    """--strength-sweep runs each method at each strength; content loss grows with strength; the chart is drawn."""
+    content = _folder(tmp_path / "c", sorted(inputs[0].iterdir())[:1])
+    style = _folder(tmp_path / "s", sorted(inputs[1].iterdir())[:1])
+    res = evaluate("adain", content, style, tmp_path / "r", size=48, timing_sizes=(), progress=False,
+                   strength_sweep=[0, 0.5, 1])
+    runs = {r["method"]: r for r in res["data"]["runs"].values()}
+    assert sorted(runs) == ["adain@strength=0", "adain@strength=0.5", "adain@strength=1"]
+    loss = [runs[f"adain@strength={s}"]["content_loss"] for s in ("0", "0.5", "1")]
+    assert loss[0] < loss[1] < loss[2]
+    assert (tmp_path / "r" / "strength_sweep.png").stat().st_size > 10_000
+    assert 'src="strength_sweep.png"' in (tmp_path / "r" / "index.html").read_text()
+    with pytest.raises(BrushworkError, match=r"in \[0, 1\]"):
+        evaluate("adain", content, style, tmp_path / "r", strength_sweep=[0, 2])
+
+
+def test_cli_takes_outputs_and_a_strength_sweep(inputs, tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "brushwork.cli", *map(str, a)], capture_output=True,
+                                    text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    bad = run("evaluate", "--methods", "adain", "--content", inputs[0], "--style", inputs[1], "-o", tmp_path / "r",
+              "--outputs", f"x={tmp_path / 'nowhere'}")
+    assert bad.returncode != 0 and bad.stderr.strip().startswith("brushwork: error: outputs folder")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    bad = run("evaluate", "--methods", "adain", "-o", tmp_path / "r", "--strength-sweep", "0,half")
+    assert bad.returncode != 0 and "brushwork: error: --strength-sweep takes numbers" in bad.stderr

@@ -36,6 +36,14 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_strengths(text: str) -> list[float]:
+    """"0,0.25,0.5" -> [0.0, 0.25, 0.5]."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise BrushworkError(f"--strength-sweep takes numbers separated by commas, got {text!r}") from None
+
+
 def evaluate_command(
     methods: str = typer.Option("lapstyle,adain,optimize", help="Methods to compare, separated by commas; a variant "
                                                        "takes options after @, e.g. adain@strength=0.5."),
@@ -47,13 +55,20 @@ def evaluate_command(
     timing_sizes: str = typer.Option("128,256,512", help="Also time each method on one pair at these sizes "
                                                          "(for the time-vs-resolution chart); 'none' to skip."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Method option, e.g. optimize.iterations=20."),
+    outputs: Optional[List[str]] = typer.Option(None, "--outputs", help="LABEL=DIR of another tool's results, named "
+                                                "<photo stem>__<style stem>.<ext>, scored beside the methods."),
+    strength_sweep: Optional[str] = typer.Option(None, "--strength-sweep", help="Strengths, e.g. 0,0.25,0.5,0.75,1: "
+                                                 "run every method at each and chart content loss vs strength."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Run METHODS on every photo x style pair and write an HTML report with metrics and charts."""
     from ..evaluation.runner import evaluate
 
     result = evaluate(methods, content, style, output, size=size, force=force, options=parse_sets(set_),
-                      timing_sizes=parse_sizes(timing_sizes), progress=not quiet)
+                      timing_sizes=parse_sizes(timing_sizes), progress=not quiet, outputs=outputs,
+                      strength_sweep=parse_strengths(strength_sweep) if strength_sweep else None)
+    for note in result["notes"]:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"{result['ran']} run(s), {result['skipped']} reused; report: {result['report']}", err=True)
 
 

@@ -89,3 +89,41 @@ def cost_vs_size(points: list[dict], methods: list[str], path: Path, title: str 
     fig.tight_layout()
     fig.savefig(path)
     return Path(path)
+
+
+def strength_sweep(records: list[dict], sweep: dict[str, tuple[str, float]], path: Path) -> Path:
+    """Content loss against strength, a line per method (means, dots per result); right panel rescaled 0..1.
+
+    Right: (loss(s) - loss(0)) / (loss(1) - loss(0)) per method, so the dashed diagonal is "strength s is that
+    fraction of the way from the photo to full style"; a method on it at 0.5 sits halfway.
+    """
+    bases = list(dict.fromkeys(b for b, _ in sweep.values()))
+    colors = method_colors(bases)
+    fig = Figure(figsize=(9.6, 3.9), dpi=110)
+    ax_l, ax_n = fig.subplots(1, 2)
+    for b in bases:
+        by_s = defaultdict(list)
+        for r in records:
+            if r["method"] in sweep and sweep[r["method"]][0] == b:
+                by_s[sweep[r["method"]][1]].append(r["content_loss"])
+        if not by_s:
+            continue
+        xs = sorted(by_s)
+        ys = [sum(by_s[x]) / len(by_s[x]) for x in xs]
+        ax_l.scatter([x for x in xs for _ in by_s[x]], [v for x in xs for v in by_s[x]], color=colors[b], alpha=0.35, s=14)
+        ax_l.plot(xs, ys, "o-", color=colors[b], label=b)
+        if len(xs) > 1 and ys[-1] != ys[0]:
+            ax_n.plot(xs, [(y - ys[0]) / (ys[-1] - ys[0]) for y in ys], "o-", color=colors[b], label=b)
+    ax_n.plot([0, 1], [0, 1], "--", color="#888", linewidth=1, label="proportional")
+    ax_n.axvline(0.5, color="#bbb", linewidth=0.8)
+    ax_l.set_ylabel("content loss, relu4_2 (mean)")
+    ax_n.set_ylabel("share of the way to full style")
+    ax_l.set_title("Content loss vs strength", fontsize=10)
+    ax_n.set_title("Rescaled: 0 at the lowest strength, 1 at the highest", fontsize=10)
+    for ax in (ax_l, ax_n):
+        ax.set_xlabel("strength")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    return Path(path)

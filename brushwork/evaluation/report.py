@@ -72,15 +72,22 @@ def _summary(records: list[dict], methods: list[str]) -> dict:
     keys = list(TABLE_METRICS) + [f"style_{k}_{l}" for k in ("gram", "meanstd") for l in STYLE_LAYERS]
     for m in methods:
         rs = [r for r in records if r["method"] == m]
-        out[m] = {"n": len(rs), **{k: (sum(r[k] for r in rs) / len(rs) if rs and all(k in r for r in rs) else None)
-                                   for k in keys}}
+        out[m] = {"n": len(rs), **{k: (sum(r[k] for r in rs) / len(rs)
+                                       if rs and all(r.get(k) is not None for r in rs) else None) for k in keys}}
     return out
 
 
-def _charts(out_dir: Path, data: dict, records: list[dict], methods: list[str]) -> tuple[bool, str]:
-    """Draw the trade-off and cost-vs-size charts; returns whether the cost chart exists and its caption."""
+def _charts(out_dir: Path, data: dict, records: list[dict], methods: list[str], sel: dict) -> tuple[bool, str]:
+    """Draw the trade-off, strength and cost-vs-size charts; returns whether the cost chart exists and its caption.
+
+    Other tools' results (sel["external"]) have no time or memory, so they are left out of the cost chart.
+    """
     if records:
         charts.tradeoff(records, methods, out_dir / "tradeoff.png")
+    if sel.get("sweep"):
+        charts.strength_sweep(records, sel["sweep"], out_dir / "strength_sweep.png")
+    methods = [m for m in methods if m not in sel.get("external", ())]
+    records = [r for r in records if r["method"] in methods]
     timings = [t for t in data["timings"].values() if t["method"] in methods]
     cost_chart = len({int(p["size"]) for p in timings + records}) > 1
     if not cost_chart:
@@ -121,7 +128,7 @@ def write_report(out_dir: Path, data: dict, sel: dict) -> Path:
     methods, contents, styles, size = sel["methods"], sel["contents"], sel["styles"], sel["size"]
     runs = {(r["method"], r["content"], r["style"]): r for r in map(data["runs"].get, sel["keys"]) if r}
     records = list(runs.values())
-    cost_chart, timing_note = _charts(out_dir, data, records, methods)
+    cost_chart, timing_note = _charts(out_dir, data, records, methods, sel)
     summary = _summary(records, methods)
     best_summary, best_pair = _best_cells(runs, summary, methods, contents, styles)
     machine = data.get("machine", {})
@@ -133,6 +140,7 @@ def write_report(out_dir: Path, data: dict, sel: dict) -> Path:
                summary=summary, best_summary=best_summary, best_pair=best_pair, layers=STYLE_LAYERS,
                cost_chart=cost_chart, timing_note=timing_note, order=_blind_order(methods, contents, styles),
                options={m: json.dumps(next((r["options"] for r in records if r["method"] == m), {})) for m in methods},
+               notes=sel.get("notes", []), external=sel.get("external", []), sweep=bool(sel.get("sweep")),
                report_id=str(out_dir.resolve()), machine_keys=[k for k in MACHINE_KEYS if k in machine])
     env = _env()
     for page in ("index.html", "rate.html"):

@@ -77,6 +77,44 @@ def parse_methods(methods) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def sweep_variants(methods: list[str], strengths) -> dict[str, tuple[str, float]]:
+    """Every method expanded into one variant per strength: {"lapstyle@strength=0.5": ("lapstyle", 0.5), ...}."""
+    values = [float(v) for v in strengths]
+    if any(not 0.0 <= v <= 1.0 for v in values):
+        raise BrushworkError(f"strengths of a sweep must lie in [0, 1], got {', '.join(f'{v:g}' for v in values)}")
+    return {f"{m}@strength={v:g}": (m, v) for m in methods for v in dict.fromkeys(values)}
+
+
+def parse_outputs(outputs, methods: list[str]) -> dict[str, Path]:
+    """{"LABEL": DIR} (or "LABEL=DIR" strings) of other tools' results, checked: a folder, a label of its own."""
+    pairs = outputs.items() if isinstance(outputs, dict) else (str(o).partition("=")[::2] for o in outputs or [])
+    out: dict[str, Path] = {}
+    for label, folder in pairs:
+        label = str(label).strip()
+        if not label or not str(folder).strip() or "@" in label or "/" in label:
+            raise BrushworkError(f"--outputs takes LABEL=DIR, e.g. other-tool=results/; got {label}={folder}")
+        if label in methods or label in out:
+            raise BrushworkError(f"label {label!r} of --outputs is already used; give each folder its own label")
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise BrushworkError(f"outputs folder {folder} (label {label}) does not exist or is not a folder")
+        out[label] = folder
+    return out
+
+
+def find_outputs(label: str, folder: Path, contents: list[Item], styles: list[Item]) -> dict[tuple[str, str], Path]:
+    """{(content name, style name): file} of an outputs folder, files named <content stem>__<style stem>.<ext>."""
+    from ..core.images import IMAGE_SUFFIXES
+
+    files = {f.stem: f for f in sorted(folder.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES}
+    found = {(c.name, s.name): files[f"{c.path.stem}__{s.path.stem}"] for c in contents for s in styles
+             if f"{c.path.stem}__{s.path.stem}" in files}
+    if not found:
+        raise BrushworkError(f"outputs folder {folder} (label {label}) holds no file named "
+                             f"<photo stem>__<style stem>.<ext>, e.g. {contents[0].path.stem}__{styles[0].path.stem}.png")
+    return found
+
+
 def default_contents() -> list[Path]:
     """The built-in sample photos."""
     return list(gallery.samples().values())
@@ -284,19 +322,63 @@ def _run_sweep(runner, sweep, data, out_dir, options, first, bar) -> None:
         bar.update()
 
 
+def _score_outputs(outputs, data, out_dir, contents, styles, size, force, bar) -> tuple[list[str], list[str], int]:
+    """Measure other tools' results like brushwork's own; returns (their keys, notes on missing files, scored)."""
+    from ..core.images import load_image, resize, save_image
+
+    keys, notes, scored, style_images = [], [], 0, {}
+    for label, (folder, found) in outputs.items():
+        missing = [f"{c.path.stem}__{s.path.stem}" for c in contents for s in styles if (c.name, s.name) not in found]
+        if missing:
+            notes.append(f"{label}: no result for {len(missing)} of {len(contents) * len(styles)} pairs in {folder} "
+                         f"(skipped: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''})")
+        for c in contents:
+            for s in styles:
+                if (c.name, s.name) not in found:
+                    continue
+                path, key = found[(c.name, s.name)], run_key(label, c.name, s.name, size)
+                keys.append(key)
+                opts = {"outputs": str(folder.resolve()), "file": path.name, "sha": _sha(path)}
+                if not force and _fresh(data["runs"].get(key), out_dir, opts, c, s):
+                    continue
+                bar.set_postfix_str(f"{label}: {c.label[:24]} x {s.label[:24]}")
+                photo = load_image(c.path, size=size)
+                out = load_image(path)  # BrushworkError if unreadable
+                if out.shape[-2:] != photo.shape[-2:]:
+                    out = resize(out, tuple(photo.shape[-2:]))  # scored at the photo's size, like the methods
+                if s.name not in style_images:
+                    style_images[s.name] = load_image(s.path)
+                image = f"images/{_slug(label)}__{c.name}__{s.name}__{size}.png"
+                save_image(out, out_dir / image, overwrite=True)
+                data["runs"][key] = {**_record(label, c, s, size, out, metrics.Cost(None, None), opts),
+                                     "external": True, "image": image,
+                                     **metrics.all_metrics(out, photo, style_images[s.name])}
+                save_results(out_dir, data)
+                scored += 1
+                bar.update()
+    return keys, notes, scored
+
+
 def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir="report", size: int = 256,
              force: bool = False, options: dict | None = None, timing_sizes=DEFAULT_TIMING_SIZES,
-             progress: bool = True) -> dict:
-    """Run, measure, cache and report. Returns {"ran", "skipped", "report", "data"}.
+             progress: bool = True, outputs=None, strength_sweep=None) -> dict:
+    """Run, measure, cache and report. Returns {"ran", "skipped", "report", "data", "notes"}.
 
     options: {method: {option: value}} passed to each method (e.g. {"optimize": {"iterations": 20}}).
     timing_sizes: when every result is at one size, also time each method on the first pair at these
     long sides (for the time-vs-resolution chart); empty to skip.
+    outputs: {label: folder} (or ["label=folder"]) of another tool's results named <photo stem>__<style stem>.<ext>,
+    scored and reported beside the methods (pairs without a file are skipped with a note).
+    strength_sweep: strengths, e.g. (0, 0.25, 0.5, 0.75, 1): every method runs at each (as variants) and the
+    report draws content loss against strength per method.
     """
     from . import report
     from .machine import machine_info
 
     methods = parse_methods(methods)
+    sweep_of = sweep_variants(methods, strength_sweep) if strength_sweep else {}
+    methods = list(sweep_of) or methods
+    outputs = parse_outputs(outputs, methods)
     options = check_options(methods, options or {}, size)
     content_paths = list_images(content_dir, "content") if content_dir else default_contents()
     style_paths = list_images(style_dir, "style") if style_dir else default_styles()
@@ -304,6 +386,7 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
     data = load_results(out_dir, force)
     contents = prepare_inputs(content_paths, "content", out_dir, size)
     styles = prepare_inputs(style_paths, "style", out_dir, size)
+    outputs = {label: (folder, find_outputs(label, folder, contents, styles)) for label, folder in outputs.items()}
 
     pairs = [(m, c, s) for m in methods for c in contents for s in styles]
     keys = [run_key(m, c.name, s.name, size) for m, c, s in pairs]
@@ -313,12 +396,16 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
     if todo or sweep or "machine" not in data:
         data["machine"] = machine_info()  # where the numbers were measured
     runner = _Runner(options, (contents[0], styles[0]))
-    with tqdm(total=len(todo) + len(sweep), desc="evaluate", unit="run", dynamic_ncols=True,
-              disable=not progress or not (todo or sweep)) as bar:
+    n_ext = sum(len(found) for _, found in outputs.values())
+    with tqdm(total=len(todo) + len(sweep) + n_ext, desc="evaluate", unit="run", dynamic_ncols=True,
+              disable=not progress or not (todo or sweep or outputs)) as bar:
         _run_pairs(runner, todo, data, out_dir, options, size, bar)
         _run_sweep(runner, sweep, data, out_dir, options, (contents[0], styles[0]), bar)
+        ext_keys, notes, scored = _score_outputs(outputs, data, out_dir, contents, styles, size, force, bar)
     save_results(out_dir, data)
     write_csv(out_dir, data)
-    selection = {"methods": methods, "contents": contents, "styles": styles, "size": size, "keys": keys}
+    selection = {"methods": methods + list(outputs), "external": list(outputs), "contents": contents,
+                 "styles": styles, "size": size, "keys": keys + ext_keys, "notes": notes, "sweep": sweep_of}
     index = report.write_report(out_dir, data, selection)
-    return {"ran": len(todo) + len(sweep), "skipped": len(pairs) - len(todo), "report": index, "data": data}
+    return {"ran": len(todo) + len(sweep) + scored, "skipped": len(pairs) + n_ext - len(todo) - scored,
+            "report": index, "data": data, "notes": notes}
