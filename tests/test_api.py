@@ -10,6 +10,7 @@ from PIL import Image
 
 import brushwork
 from brushwork import BrushworkError, api
+from brushwork.assets import gallery
 from brushwork.core import budget
 from brushwork.core.images import load_image
 from brushwork.methods import adain, lapstyle, optimize
@@ -39,7 +40,7 @@ def test_size_that_cannot_fit_is_refused_with_the_largest_that_does(method):
     assert message.startswith("size 100000 needs about") and "GiB" in message
     best = int(largest_in(message, "size"))
     assert 16 <= best < 100000
-    h, w = load_image(api.check_source("sample:tubingen", "content")).shape[-2:]
+    h, w = load_image(gallery.resolve("sample:tubingen")).shape[-2:]
     opts = api.Stylizer(method).options(method, size=best)
     assert budget.estimate(method, opts, h, w) <= budget.available() * 1.2  # memory moves a little between calls
 
@@ -95,7 +96,7 @@ def test_count_checks_live_in_the_api():
 
 
 def test_mask_of_another_aspect_ratio_is_an_error_naming_both_sizes():
-    photo = np.asarray(Image.open(api.check_source("sample:tubingen", "content")))  # 768x576
+    photo = np.asarray(Image.open(gallery.resolve("sample:tubingen")))  # 768x576
     h, w = photo.shape[:2]
     square = np.ones((200, 200), np.uint8) * 255
     message = error_of(style=["starry-night", "great-wave"], masks=[square, square])
@@ -118,7 +119,7 @@ def test_mask_of_the_same_aspect_at_another_resolution_is_resized():
 
 
 def test_float_array_in_0_255_is_refused_not_whitened():
-    photo = np.asarray(Image.open(api.check_source("sample:tubingen", "content")))
+    photo = np.asarray(Image.open(gallery.resolve("sample:tubingen")))
     message = error_of(content=photo.astype(np.float32))
     assert "0..1" in message and "255" in message
     as_uint8 = brushwork.stylize(photo, "starry-night", size=64)
@@ -137,8 +138,8 @@ def test_nan_and_inf_arrays_are_errors(bad):
 def test_empty_file_says_it_is_empty(tmp_path):
     empty = tmp_path / "photo.jpg"
     empty.touch()
-    assert "empty" in error_of(content=empty)
-    assert "empty" in error_of(style=empty)
+    assert "photo.jpg is empty" in error_of(content=empty)
+    assert "photo.jpg is empty" in error_of(style=empty)
 
 
 def test_help_explains_every_common_option_with_its_default():

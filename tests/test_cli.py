@@ -1,4 +1,4 @@
-"""The CLI as a user meets it: real subprocesses, real files, one-line errors, nothing overwritten."""
+"""The CLI as a user meets it: the entry point (in subprocesses and in-process), real files, one-line errors, nothing overwritten."""
 import os
 import re
 import subprocess
@@ -26,6 +26,23 @@ def assert_clean_error(proc, *words):
         assert w in lines[0], lines[0]
 
 
+@pytest.fixture
+def cli(capsys):
+    """The console entry point `brushwork.cli.main` run in this process (the same code, without a 10 s start)."""
+    from brushwork.cli import main
+
+    def call(*args):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return call
+
+
 def test_stylize_writes_picture(tmp_path, eval_content):
     out = tmp_path / "out.jpg"
     p = run("stylize", eval_content[0], "--style", "starry-night", "--size", "64", "-q", "-o", out)
@@ -46,39 +63,39 @@ def test_draft_size_reaches_lapstyle(tmp_path, eval_content):
     assert np.abs(a - b).mean() > 2  # out of 255
 
 
-def test_missing_and_non_image_inputs(tmp_path, eval_content):
-    assert_clean_error(run("stylize", tmp_path / "nope.jpg", "--style", "starry-night", "-o", tmp_path / "o.png"),
+def test_missing_and_non_image_inputs(tmp_path, eval_content, cli):
+    assert_clean_error(cli("stylize", tmp_path / "nope.jpg", "--style", "starry-night", "-o", tmp_path / "o.png"),
                        "nope.jpg")
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
-    assert_clean_error(run("stylize", bad, "--style", "starry-night", "-o", tmp_path / "o.png", "--size", "32"),
+    assert_clean_error(cli("stylize", bad, "--style", "starry-night", "-o", tmp_path / "o.png", "--size", "32"),
                        "not an image")
-    assert_clean_error(run("stylize", eval_content[0], "--style", "no-such-style", "-o", tmp_path / "o.png"),
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "no-such-style", "-o", tmp_path / "o.png"),
                        "no-such-style")
     assert not (tmp_path / "o.png").exists()
 
 
-def test_mismatched_counts(tmp_path, eval_content, eval_style):
+def test_mismatched_counts(tmp_path, eval_content, eval_style, cli):
     base = ["stylize", eval_content[0], "--style", eval_style[0], "--style", eval_style[1], "-o", tmp_path / "o.png"]
-    assert_clean_error(run(*base, "--style-weights", "1"), "weights")
-    assert_clean_error(run(*base, "--mask", eval_content[1]), "mask")
-    assert_clean_error(run(*base, "--style-weights", "a,b"), "numbers")
+    assert_clean_error(cli(*base, "--style-weights", "1"), "weights")
+    assert_clean_error(cli(*base, "--mask", eval_content[1]), "mask")
+    assert_clean_error(cli(*base, "--style-weights", "a,b"), "numbers")
 
 
-def test_existing_output_is_not_touched(tmp_path, eval_content):
+def test_existing_output_is_not_touched(tmp_path, eval_content, cli):
     out = tmp_path / "mine.png"
     out.write_bytes(b"precious")
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", out), "--overwrite")
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", out), "--overwrite")
     assert out.read_bytes() == b"precious"
 
 
-def test_unwritable_directory(tmp_path, eval_content):
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "no" / "o.png"),
+def test_unwritable_directory(tmp_path, eval_content, cli):
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "no" / "o.png"),
                        "does not exist")
     if os.geteuid() != 0:  # root can write anywhere
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o500)
-        assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", ro / "o.png"),
+        assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", ro / "o.png"),
                            "not writable")
 
 
@@ -92,18 +109,18 @@ def test_weights_absent_while_offline(tmp_path, eval_content):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_bad_option_values(tmp_path, eval_content):
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+def test_bad_option_values(tmp_path, eval_content, cli):
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--strength", "3"), "strength")
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--preserve-color", "purple"), "colour")
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--method", "magic"), "magic")
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--method", "adain", "--iterations", "5"), "--iterations only applies to --method optimize")
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--method", "adain", "--draft-size", "128"), "--draft-size only applies to --method lapstyle")
-    assert_clean_error(run("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
+    assert_clean_error(cli("stylize", eval_content[0], "--style", "starry-night", "-o", tmp_path / "o.png",
                            "--draft-size", "8"), "draft_size")
 
 
@@ -145,18 +162,6 @@ def test_brush_file_works_as_a_style(tmp_path, eval_content, eval_style):
 # --- issue #11: what a new user hit ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(capsys):
-    """The console entry point `brushwork.cli.main` run in this process (the same code, without a 10 s start)."""
-    from brushwork.cli import main
-
-    def call(*args):
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, exc.value.code or 0, out.out, out.err)
-
-    return call
 
 
 def test_usage_mistakes_are_one_line_and_exit_2(tmp_path, eval_content, cli, monkeypatch):
@@ -262,7 +267,7 @@ def test_loss_net_reaches_optimize(tmp_path, eval_content, cli):
 
 
 def test_empty_file_says_it_is_empty(tmp_path, eval_content, cli):
-    empty = tmp_path / "empty.jpg"
+    empty = tmp_path / "photo.jpg"
     empty.touch()
-    assert_clean_error(cli("stylize", empty, "-s", "starry-night", "-o", tmp_path / "o.png"), "empty.jpg", "empty")
-    assert_clean_error(cli("stylize", eval_content[0], "-s", empty, "-o", tmp_path / "o.png"), "empty")
+    assert_clean_error(cli("stylize", empty, "-s", "starry-night", "-o", tmp_path / "o.png"), "photo.jpg is empty")
+    assert_clean_error(cli("stylize", eval_content[0], "-s", empty, "-o", tmp_path / "o.png"), "photo.jpg is empty")
