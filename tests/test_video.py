@@ -103,7 +103,9 @@ def test_consistency_lowers_flicker(clip, tmp_path):
                       progress=False, on_frame=lambda i, o: pairs.append((i, o)))
         return np.mean([warping_error(po, o, pi, i) for (pi, po), (i, o) in zip(pairs, pairs[1:])])
 
-    plain, steady = run(0.0), run(0.7)
+    from brushwork.video.stylize import DEFAULT_CONSISTENCY
+
+    plain, steady = run(0.0), run(DEFAULT_CONSISTENCY)
     assert steady < 0.8 * plain
 
 

@@ -3,7 +3,9 @@
 Consistency (Ruder et al. 2016, feed-forward form): the previous *output* frame is warped onto the current
 one along optical flow computed on the input, and blended into the freshly stylized frame only where the
 forward-backward check says the warp is valid (so disoccluded regions and moving edges take the new frame
-and do not ghost). `consistency` is the weight of the warped frame: 0 is plain frame by frame. The style's
+and do not ghost). `consistency` is the weight of the warped frame's low frequencies and DETAIL_WEIGHT times
+that of its finer detail, so the fresh frame keeps its brush texture instead of averaging it away; 0 is plain
+frame by frame. The style's
 statistics are computed once per clip (the Stylizer's cache; colour-matched styles once, on the first
 frame), and the blend restarts at scene cuts.
 """
@@ -28,8 +30,10 @@ from ..errors import BrushworkError
 from . import flow as F
 from .io import Reader, Writer, check_output
 
-DEFAULT_CONSISTENCY = 0.7
+DEFAULT_CONSISTENCY = 0.9
 DEFAULT_SIZE = 640
+DETAIL_SIGMA = 0.01  # the warped frame's low frequencies: below a Gaussian of this sigma (fraction of the long side)
+DETAIL_WEIGHT = 0.55  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
 
 
 @dataclass
@@ -68,8 +72,10 @@ def to_float(t: torch.Tensor) -> np.ndarray:
 class TemporalBlender:
     """Keeps the previous output and input frame; blends the warped previous output into each new frame."""
 
-    def __init__(self, consistency: float, estimator: F.FlowEstimator | None = None):
+    def __init__(self, consistency: float, estimator: F.FlowEstimator | None = None,
+                 detail_sigma: float = DETAIL_SIGMA, detail_weight: float = DETAIL_WEIGHT):
         self.consistency = consistency
+        self.detail_sigma, self.detail_weight = detail_sigma, detail_weight
         self.flow = estimator or F.FlowEstimator()
         self.prev_gray = self.prev_out = None
         self.cuts = 0
@@ -85,9 +91,16 @@ class TemporalBlender:
             else:
                 warped = F.warp(self.prev_out, motion.backward)
                 w = (self.consistency * motion.valid.astype(np.float32))[..., None]
-                out = stylized + w * (warped - stylized)
+                diff = warped - stylized
+                low = self._low_pass(diff)
+                out = stylized + w * (low + self.detail_weight * (diff - low))
         self.prev_gray, self.prev_out = g, out
         return out
+
+    def _low_pass(self, diff: np.ndarray) -> np.ndarray:
+        """The difference's coarse part (Gaussian, sigma a fraction of the long side); 0 sigma keeps all of it."""
+        sigma = self.detail_sigma * max(diff.shape[:2])
+        return cv2.GaussianBlur(diff, (0, 0), sigma) if sigma > 0 else diff
 
 
 def _prepare_styles(styles: list, preserve_color: str | None, first: torch.Tensor, size: int):
