@@ -112,8 +112,10 @@ def strength_sweep(records: list[dict], sweep: dict[str, tuple[str, float]], pat
         ys = [sum(by_s[x]) / len(by_s[x]) for x in xs]
         ax_l.scatter([x for x in xs for _ in by_s[x]], [v for x in xs for v in by_s[x]], color=colors[b], alpha=0.35, s=14)
         ax_l.plot(xs, ys, "o-", color=colors[b], label=b)
-        if len(xs) > 1 and ys[-1] != ys[0]:
+        if len(xs) > 1 and abs(ys[-1] - ys[0]) > 0.05 * max(abs(v) for v in ys):  # a flat line has no scale
             ax_n.plot(xs, [(y - ys[0]) / (ys[-1] - ys[0]) for y in ys], "o-", color=colors[b], label=b)
+        else:
+            ax_n.plot([], [], "o-", color=colors[b], label=f"{b}: flat (content loss barely moves)")
     ax_n.plot([0, 1], [0, 1], "--", color="#888", linewidth=1, label="proportional")
     ax_n.axvline(0.5, color="#bbb", linewidth=0.8)
     ax_l.set_ylabel("content loss, relu4_2 (mean)")
@@ -123,7 +125,7 @@ def strength_sweep(records: list[dict], sweep: dict[str, tuple[str, float]], pat
     for ax in (ax_l, ax_n):
         ax.set_xlabel("strength")
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=9)
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path)
     return Path(path)
