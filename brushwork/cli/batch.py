@@ -39,7 +39,8 @@ def batch_command(
     if shared["bits"] not in (8, 16):
         raise BrushworkError("--bits must be 8 or 16")
     values = {k: shared[k] for k in ("size", "strength", "style_scale", "seed", "precision", "iterations",
-                                     "optimizer", "style_loss", "init", "content_layer", "tv_weight", "draft_size")}
+                                     "optimizer", "style_loss", "init", "content_layer", "tv_weight", "loss_net",
+                                     "draft_size")}
     method, options = stylize_cmd.method_options(shared["method"], **values)
     settings = BatchSettings(styles=list(style), method=method, options=options, style_weights=weights, masks=mask,
                              preserve_color=shared["preserve_color"], color_from=shared["color_from"],

@@ -80,7 +80,10 @@ def _largest(method: str, opts, h: int, w: int, name: str, budget: float):
 
 
 def check(method: str, opts, h: int, w: int, budget: float | None = None) -> None:
-    """Refuse, with the largest value that would work, a request whose memory estimate exceeds what is available."""
+    """Refuse, with the largest value that would work, a request whose memory estimate exceeds what is available.
+    A method without a memory model (one registered by a user) is not checked."""
+    if method not in PER_PIXEL:
+        return
     budget = available() if budget is None else budget
     need = estimate(method, opts, h, w)
     if need <= budget:

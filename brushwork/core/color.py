@@ -54,6 +54,30 @@ def match_color(img: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return out.view_as(img[0])[None].clamp(0, 1).to(img.dtype)
 
 
+def transfer_palette(img: torch.Tensor, reference: torch.Tensor, iterations: int = 12, seed: int = 0) -> torch.Tensor:
+    """`img` recoloured so its whole colour distribution matches `reference`'s (sliced optimal transport, Pitie
+    et al.): unlike mean/covariance matching it moves hues, e.g. a green river into a painting's blues and ochres.
+
+    Each iteration matches the 1-D distributions (quantiles) of the pixels along three random orthogonal axes."""
+    gen = torch.Generator().manual_seed(seed)
+    x = img.float().flatten(2)[0].t().clone()  # (N, 3)
+    r = reference.float().flatten(2)[0].t()
+    q = torch.linspace(0, 1, 256)
+    for _ in range(iterations):
+        rot, _ = torch.linalg.qr(torch.randn(3, 3, generator=gen))
+        xp, rp = x @ rot, r @ rot
+        order = xp.argsort(0)
+        ranks = torch.empty_like(order)
+        ranks.scatter_(0, order, torch.arange(len(x))[:, None].expand(-1, 3).contiguous())
+        target = torch.quantile(rp, q, dim=0)  # (256, 3) quantiles of the reference along each axis
+        pos = ranks.float() / max(len(x) - 1, 1) * 255
+        lo = pos.floor().long().clamp(max=254)
+        frac = pos - lo
+        matched = target.gather(0, lo) * (1 - frac) + target.gather(0, lo + 1) * frac
+        x = (xp + (matched - xp)) @ rot.t()
+    return x.t().reshape(img.shape[1:])[None].clamp(0, 1).to(img.dtype).contiguous()
+
+
 def canonical(mode: str | None) -> str | None:
     """A mode's current name ("histogram" -> "meancov"); compare modes through this."""
     return ALIASES.get(mode, mode)

@@ -2,8 +2,8 @@
 
 The losses are taken on a loss network (core.lossnet): ImageNet EfficientNet-Lite1 by default, whose Gram
 statistics describe brush texture and colour; the HED VGG16 (`loss_net="hed-vgg16"`) paints contour worms.
-The start is the photo recoloured to the painting's colour mean and covariance ("matched"), so the
-optimizer spends its iterations on texture rather than on the palette.
+The start is the photo recoloured to the painting's whole colour distribution ("matched", sliced optimal
+transport), so the optimizer spends its iterations on texture rather than on the palette.
 
 Coarse to fine: start near 256 px, grow by about sqrt(2) per scale up to the requested size, warm-starting
 each scale from the upsampled previous result (cheap global structure first, detail last; it also keeps
@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..core import losses as L
 from ..core import lossnet
-from ..core.color import match_color
+from ..core.color import transfer_palette
 from ..core.images import fit_size, resize, resize_long_side
 from ..core.precision import PRECISIONS, resolve
 from ..errors import BrushworkError
@@ -118,9 +118,12 @@ def _style_targets(enc, styles, opts, long_side, cache, keys):
 
 def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, gen: torch.Generator) -> torch.Tensor:
     """The starting picture: the photo in the main style's colours (matched), the photo, noise, or style-coloured
-    noise. With region masks, "matched" starts from the photo (each region has its own palette)."""
-    if opts.init == "matched" and not masks:
-        return match_color(content, styles[max(range(len(styles)), key=lambda i: weights[i])])
+    noise. "matched" takes the full palette from strength 0.5 up and fades to the photo below it (strength 0 is
+    the photo); with region masks it starts from the photo (each region has its own palette)."""
+    if opts.init == "matched" and not masks and opts.strength > 0:
+        painted = transfer_palette(content, styles[max(range(len(styles)), key=lambda i: weights[i])])
+        mix = min(1.0, 2.0 * opts.strength)
+        return mix * painted + (1.0 - mix) * content
     if opts.init in ("content", "matched"):
         return content.clone()
     noise = torch.rand(content.shape, generator=gen)
@@ -165,7 +168,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
         else:
             blended = {k: L.blend_stats([t[k] for t in targets], weights) for k in opts.style_layers}
         image = _init_image(opts, c, styles, weights, masks, gen) if image is None else resize(image, hw)
-        x = image.clone().requires_grad_(True)
+        x = image.clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS views grads flat
 
         def loss_fn():
             with torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):

