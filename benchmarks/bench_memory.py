@@ -32,7 +32,6 @@ def child(method: str, size: int) -> None:
     import torch
 
     import brushwork
-    from brushwork.core import budget
 
     torch.set_num_threads(1)
     extra = {"iterations": 2} if method == "optimize" else {}

