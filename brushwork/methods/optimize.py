@@ -72,7 +72,10 @@ class Options:
         self.style_layers = tuple(self.style_layers or net.style_taps)
         self.tv_weight = TV_WEIGHT[net.name] if self.tv_weight is None else self.tv_weight
         # auto: the loss network's fast precision, and bf16 only where the CPU computes it natively
-        self.precision = resolve(net.fast_precision if self.precision == "auto" else self.precision)
+        if self.precision == "auto":
+            self.precision = "fp32" if net.fast_precision == "fp32" else resolve("auto")
+        else:
+            self.precision = resolve(self.precision)
 
     def weights(self) -> tuple[float, float]:
         """(content, style) weights: explicit ones win; otherwise from strength in [0, 1]."""
@@ -200,7 +203,8 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
             return total
 
         if opts.optimizer == "lbfgs":
-            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=n_iter, history_size=50, tolerance_grad=-1,
+            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=n_iter, history_size=50, tolerance_grad=-1,  # line search:
+                                    line_search_fn="strong_wolfe",  # plain steps can blow up into colour noise
                                     tolerance_change=-1)
             opt.step(closure)
         else:
