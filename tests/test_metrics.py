@@ -54,8 +54,10 @@ def test_stronger_style_moves_metrics_the_right_way(eval_content, eval_style, en
     style = load_image(style_path)
     weak, strong = (M.all_metrics(st.stylize_tensor(eval_content[0], style_path, size=64, strength=s, iterations=25),
                                   content, style, encoder) for s in (0.2, 0.9))
-    assert strong["style_gram"] < weak["style_gram"]
-    assert strong["content_loss"] > weak["content_loss"]
+    # optimize works on EfficientNet-Lite1 by default: its own judge must see the stronger style
+    assert strong["lite_style"] < weak["lite_style"]
+    assert strong["lite_content"] > weak["lite_content"]
+    assert strong["color_swd"] < weak["color_swd"]
 
 
 def test_measure_reports_time_and_peak_memory():

@@ -122,9 +122,13 @@ def _style_targets(enc, styles, opts, long_side, cache, keys):
 def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, gen: torch.Generator) -> torch.Tensor:
     """The starting picture: the photo in the main style's colours (matched), the photo, noise, or style-coloured
     noise. "matched" takes the full palette from strength 0.5 up and fades to the photo below it (strength 0 is
-    the photo); with region masks it starts from the photo (each region has its own palette)."""
-    if opts.init == "matched" and not masks and opts.strength > 0:
-        painted = transfer_palette(content, styles[max(range(len(styles)), key=lambda i: weights[i])])
+    the photo); with region masks each region starts in its own painting's palette."""
+    if opts.init == "matched" and opts.strength > 0:
+        if masks:  # each region in its own painting's palette
+            regions = [resize(m, tuple(content.shape[-2:])) for m in masks]
+            painted = sum(r * transfer_palette(content, s) for r, s in zip(regions, styles)) / (sum(regions) + 1e-6)
+        else:
+            painted = transfer_palette(content, styles[max(range(len(styles)), key=lambda i: weights[i])])
         mix = min(1.0, 2.0 * opts.strength)
         return mix * painted + (1.0 - mix) * content
     if opts.init in ("content", "matched"):
