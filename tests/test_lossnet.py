@@ -145,3 +145,15 @@ def test_first_download_says_what_it_does_on_a_terminal(tmp_path):
     assert "ERR could not download" in proc.stdout
     piped = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, text=True, timeout=300)
     assert "downloading" not in piped.stderr and "ERR could not download" in piped.stdout
+
+
+def test_checkpointed_blocks_give_the_same_gradients(lite):
+    """checkpoint_first (used for huge pictures) recomputes block internals; gradients must not change."""
+    x = torch.rand(1, 3, 64, 48, requires_grad=True)
+    grads = []
+    for cp in (False, True):
+        x.grad = None
+        feats = lite(x, lossnet.LITE_STYLE_TAPS, checkpoint_first=cp)
+        sum(L.batch_gram(v).sum() for v in feats.values()).backward()
+        grads.append(x.grad.clone())
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)

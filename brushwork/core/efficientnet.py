@@ -12,6 +12,7 @@ import re
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 STRIDE2_BLOCKS = (1, 4, 7, 15)  # first block of the stride-2 stages (Lite1 and Lite2 both have 21 blocks)
 BN_EPS = 1e-3
@@ -91,15 +92,16 @@ class EfficientNetLite(nn.Module):
         return (rgb * 255.0 - 127.0) / 128.0
 
     def forward(self, rgb: torch.Tensor, taps=("proj10",), checkpoint_first: bool = False) -> dict[str, torch.Tensor]:
-        """Requested taps, computed in the weights' dtype. checkpoint_first is accepted for parity with the VGG
-        encoder and ignored: Lite's largest maps are at half resolution, small enough to keep for backward."""
+        """Requested taps, computed in the weights' dtype. checkpoint_first recomputes each block's inner maps
+        (expansions up to 6x the channels) in backward instead of storing them: GBs saved on huge pictures."""
         taps = [taps] if isinstance(taps, str) else list(taps)
         last = max(self.tap_block(t) for t in taps)
         x = self.preprocess(rgb.float()).to(self.stem.weight.dtype)
         x = F.relu6(self.stem(x))
         out = {"stem": x} if "stem" in taps else {}
+        recompute = checkpoint_first and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks[:last + 1]):
-            d, x = block(x)
+            d, x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
             if f"dw{i}" in taps:
                 out[f"dw{i}"] = d
             if f"proj{i}" in taps:
