@@ -6,7 +6,15 @@ optimizing the pixels: slow, most faithful texture) and "adain" (fast feed-forwa
 """
 from .api import Stylizer, stylize
 from .errors import BrushworkError
-from .video import stylize_video
 
 __version__ = "0.1.0"
 __all__ = ["Stylizer", "stylize", "stylize_video", "BrushworkError", "__version__"]
+
+
+def __getattr__(name: str):
+    """`brushwork.stylize_video` on first use: importing brushwork need not load PyAV and OpenCV."""
+    if name == "stylize_video":
+        from .video import stylize_video
+
+        return stylize_video
+    raise AttributeError(f"module 'brushwork' has no attribute {name!r}")

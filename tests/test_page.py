@@ -53,16 +53,16 @@ def test_page_paints_a_photo(tmp_path, viewport):
 
         page.set_input_files("#photo", str(photo))
         page.wait_for_selector("#stage:not(.empty)")
-        page.screenshot(path=str(shots / "page_photo.png"))
+        page.screenshot(path=str(shots / "page_photo.jpg"), quality=80)
         page.click("#gallery button[data-style='starry-night']")
         wait_more(0)
         first = result.get_attribute("src")
         page.locator("#gallery").scroll_into_view_if_needed()
-        page.screenshot(path=str(shots / "page_gallery.png"))
+        page.screenshot(path=str(shots / "page_gallery.jpg"), quality=80)
         page.click("#gallery button[data-style='great-wave']")
         wait_more(1)
         assert result.get_attribute("src") != first
-        page.screenshot(path=str(shots / "page_result.png"))
+        page.screenshot(path=str(shots / "page_result.jpg"), quality=80)
         # strength: dragging sends low-resolution previews, releasing the full size
         n = renders()
         page.locator("#strength").fill("40")  # input + change events, like a drag that ends
@@ -83,7 +83,7 @@ def test_page_paints_a_photo(tmp_path, viewport):
         page.mouse.up()
         wait_more(n)
         page.locator("#compare").fill("100")
-        page.screenshot(path=str(shots / "page_region.png"))
+        page.screenshot(path=str(shots / "page_region.jpg"), quality=80)
         with page.expect_download() as dl:
             page.click("#download")
         saved = tmp_path / "download.png"

@@ -28,7 +28,7 @@ def _check_input(ref: str, what: str) -> None:
 
 METHOD_ONLY = {"optimize": ("iterations", "optimizer", "style_loss", "init", "content_layer", "tv_weight",
                             "loss_net"),
-               "lapstyle": ("draft_size",)}
+               "lapstyle": ("draft_size", "palette")}
 
 
 def check_styles(style: list[str], style_weights: Optional[str], mask: Optional[list[str]]) -> Optional[list[float]]:
@@ -126,6 +126,9 @@ def stylize(
     draft_size: Optional[int] = typer.Option(None, metavar="PX", show_default="256", rich_help_panel=LAPSTYLE,
                                              help="\\[lapstyle only] Resolution of the Drafting network: 128 is "
                                                   "about 2x faster at 512 px, with less style."),
+    palette: Optional[float] = typer.Option(None, metavar="0..1", show_default="0.6", rich_help_panel=LAPSTYLE,
+                                            help="\\[lapstyle only] How far the colours move onto the painting's "
+                                                 "whole palette (0: the network's own colours)."),
     precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
                                             help="auto: bf16 where the CPU computes it natively, else fp32."),
     preview: Optional[Path] = typer.Option(None, metavar="FILE", show_default=False,
@@ -151,7 +154,8 @@ def stylize(
     method, options = method_options(method, size=size, strength=strength, style_scale=style_scale, seed=seed,
                                      precision=precision, iterations=iterations, optimizer=optimizer,
                                      style_loss=style_loss, init=init, content_layer=content_layer,
-                                     tv_weight=tv_weight, loss_net=loss_net, draft_size=draft_size)
+                                     tv_weight=tv_weight, loss_net=loss_net, draft_size=draft_size,
+                                     palette=palette)
     if preview_every is not None and method != "optimize":
         raise BrushworkError(f"--preview-every only applies to --method optimize (this run uses {method})")
     preview_every = 25 if preview_every is None else preview_every

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from .stats import mean_cov as batch_mean_cov, mean_std, normalise, sqrtm_psd
 
-_sqrtm_psd = sqrtm_psd  # the name methods.optimize uses
 
 EPS = 1e-8
 

@@ -3,6 +3,10 @@
 The content's Laplacian pyramid has as many levels as it takes to bring the requested size down to the
 draft resolution; each level's Revision network adds that band's detail (levels beyond the trained ones
 reuse the last network). Aspect ratio is kept; memory grows with the output only.
+
+The draft is painted on the content reflected a margin beyond its borders (cut away after: no edge streaks),
+and its colours are then moved onto the painting's whole palette (`palette`, sliced optimal transport), so
+skies and rivers take the painting's hues rather than a tint of the photo's.
 """
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..core import pyramid
 from ..core.encoder import shared_encoder
+from ..core.color import transfer_palette
 from ..core.images import resize_long_side
 from ..core.tiling import run_tiled
 from ..errors import BrushworkError
@@ -40,11 +46,14 @@ class Options:
     brush: str | None = None
     tile: int = 1024
     tile_above: int = 2048 * 2048
+    palette: float = 0.6  # how far the draft's colours move onto the painting's whole palette (0: the network's own)
 
     def check(self) -> None:
         check_basics(self)
         if self.draft_size < 32:
             raise BrushworkError(f"draft_size must be at least 32 px, got {self.draft_size}")
+        if not 0.0 <= self.palette <= 1.0:
+            raise BrushworkError(f"palette must be between 0 and 1, got {self.palette}")
         self.precision = check_precision(self.precision)
 
 
@@ -114,6 +123,27 @@ def revise(rev, band: torch.Tensor, up: torch.Tensor, code: torch.Tensor, opts: 
                      desc="revise tiles")
 
 
+def palette_of(img: torch.Tensor, styles, weights, masks) -> torch.Tensor:
+    """`img` in the paintings' colours: its colour distribution moved onto theirs (sliced optimal transport).
+    Blends draw on each painting's pixels in proportion to its weight; masks give each region its painting's."""
+    pixels = [resize_long_side(s, 128).flatten(2) for s in styles]
+    if masks:
+        regions = [F.interpolate(m.float(), size=img.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
+        return sum(r * transfer_palette(img, p[..., None]) for r, p in zip(regions, pixels)) / (sum(regions) + 1e-6)
+    n = min(p.shape[-1] for p in pixels)
+    pool = torch.cat([p[..., torch.linspace(0, p.shape[-1] - 1, max(1, round(n * w))).long()]
+                      for p, w in zip(pixels, weights) if w > 0], -1)
+    return transfer_palette(img, pool[..., None])
+
+
+DRAFT_MARGIN = 1 / 16  # of the draft's shorter side, reflected on every side before drafting
+
+
+def draft_margin(small: torch.Tensor) -> int:
+    """Reflection margin (px) around the draft's input: the network paints streaks in the outer ~8 px."""
+    return min(round(min(small.shape[-2:]) * DRAFT_MARGIN), min(small.shape[-2:]) - 1)
+
+
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
             options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
             callback=None) -> torch.Tensor:
@@ -129,15 +159,18 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     levels = pyramid.levels_for(max(h, w), opts.draft_size)
     pyr = pyramid.split(content, levels)
     small = pyr[-1]
-    padded = pad_to_multiple(small, 8)
+    m = draft_margin(small)  # painted beyond the borders, then cut away: no streaks along the edges
+    padded = pad_to_multiple(F.pad(small, (m, m, m, m), mode="reflect"), 8)
     code = sum(wt * sf["code"] for sf, wt in zip(sfs, weights))
     with torch.no_grad():
         cf = _feats(enc, padded, DRAFT_LAYERS)
         def paint(t):
             t = {k: v.to(dtype).contiguous(memory_format=torch.channels_last) for k, v in t.items()}
-            return draft(t, padded.shape[-2:]).float()[..., : small.shape[-2], : small.shape[-1]]
+            return draft(t, padded.shape[-2:]).float()[..., m: m + small.shape[-2], m: m + small.shape[-1]]
 
         out = paint({k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength) for k in DRAFT_LAYERS})
+        if opts.palette > 0:
+            out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks) - out)
         if opts.strength < 1:  # give back what the draft loses of the photo, in proportion: strength 0 = the photo
             out = out + (1 - opts.strength) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
         emit(callback, "draft", 1, 1, out.clamp(0, 1))

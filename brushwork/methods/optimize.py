@@ -111,7 +111,7 @@ def _style_targets(enc, styles, opts, long_side, cache, keys):
             feats = enc(resize_long_side(style, side), opts.style_layers)
         stats = {k: L.style_stats(opts.style_loss, v) for k, v in feats.items()}
         if opts.style_loss == "wasserstein":
-            stats = {k: (m, c, L._sqrtm_psd(c)) for k, (m, c) in stats.items()}
+            stats = {k: (m, c, L.sqrtm_psd(c)) for k, (m, c) in stats.items()}
         return stats
 
     return [cached(cache, ("optimize", opts.loss_net, key, side, opts.style_loss, opts.pool, opts.padding, opts.precision,
@@ -141,6 +141,52 @@ def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, ge
     return (mean + (noise - 0.5) * 2 * std).clamp(0, 1)
 
 
+def _scale_loss(enc, opts: Options, c: torch.Tensor, targets, weights, masks, cw: float, sw: float):
+    """The loss at one scale of the ladder, as a function of the picture x: content + style (the styles'
+    statistics blended, or each style in its own mask region) + total variation. Returns (total, content, style)."""
+    hw = tuple(c.shape[-2:])
+    taps = tuple(dict.fromkeys((*opts.style_layers, opts.content_layer)))
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
+        c_target = enc(c, opts.content_layer)[opts.content_layer].float()
+    if masks:
+        regions = [resize(m, hw) for m in masks]
+        area = [float(r.mean()) + 1e-6 for r in regions]
+        area = [a / sum(area) for a in area]
+    else:
+        blended = {k: L.blend_stats([t[k] for t in targets], weights) for k in opts.style_layers}
+
+    def loss_fn(x: torch.Tensor):
+        with torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
+            feats = enc(x, taps, checkpoint_first=hw[0] * hw[1] > CHECKPOINT_PIXELS)
+        lc = L.content_loss(feats[opts.content_layer], c_target)
+        ls = 0.0
+        for name in opts.style_layers:
+            if masks:
+                ls = ls + sum(a * L.style_loss(opts.style_loss, feats[name], t[name], m)
+                              for t, m, a in zip(targets, regions, area))
+            else:
+                ls = ls + L.style_loss(opts.style_loss, feats[name], blended[name])
+        ls = ls / len(opts.style_layers)
+        return cw * lc + sw * ls + opts.tv_weight * L.tv_loss(x), lc.detach(), ls.detach()
+
+    return loss_fn
+
+
+def _minimise(x: torch.Tensor, opts: Options, n_iter: int, closure) -> None:
+    """n_iter evaluations of closure with L-BFGS (strong-Wolfe line search) or Adam (pixels kept in [0, 1])."""
+    if opts.optimizer == "lbfgs":
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=n_iter, history_size=50, tolerance_grad=-1,  # line search:
+                                line_search_fn="strong_wolfe",  # plain steps can blow up into colour noise
+                                tolerance_change=-1)
+        opt.step(lambda: closure(opt))
+        return
+    opt = torch.optim.Adam([x], lr=opts.lr)
+    for _ in range(n_iter):
+        opt.step(lambda: closure(opt))
+        with torch.no_grad():
+            x.clamp_(0, 1)
+
+
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: list[float] | None = None,
             masks: list[torch.Tensor] | None = None, options: "Options | None" = None, cache: dict | None = None,
             style_keys: list | None = None, progress: bool = True, callback=None) -> torch.Tensor:
@@ -160,63 +206,29 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
     work = [n * (s / sizes[-1]) ** 2 for n, s in zip(iters, sizes)]
     bar = tqdm(total=round(sum(work), 1), disable=not progress, unit="it@full", dynamic_ncols=True,
                desc="optimize", bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
-    taps = tuple(dict.fromkeys((*opts.style_layers, opts.content_layer)))
     image = None
     for si, (long_side, n_iter) in enumerate(zip(sizes, iters)):
         hw = fit_size(content.shape[-2], content.shape[-1], long_side)
         c = resize(content, hw)
-        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
-            c_target = enc(c, opts.content_layer)[opts.content_layer].float()
         targets = _style_targets(enc, styles, opts, long_side, cache, keys)
-        if masks:
-            regions = [resize(m, hw) for m in masks]
-            area = [float(r.mean()) + 1e-6 for r in regions]
-            area = [a / sum(area) for a in area]
-        else:
-            blended = {k: L.blend_stats([t[k] for t in targets], weights) for k in opts.style_layers}
+        loss_fn = _scale_loss(enc, opts, c, targets, weights, masks, cw, sw)
         image = _init_image(opts, c, styles, weights, masks, gen) if image is None else resize(image, hw)
         x = image.clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS views grads flat
-
-        def loss_fn():
-            with torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
-                feats = enc(x, taps, checkpoint_first=hw[0] * hw[1] > CHECKPOINT_PIXELS)
-            lc = L.content_loss(feats[opts.content_layer], c_target)
-            ls = 0.0
-            for name in opts.style_layers:
-                if masks:
-                    ls = ls + sum(a * L.style_loss(opts.style_loss, feats[name], t[name], m)
-                                  for t, m, a in zip(targets, regions, area))
-                else:
-                    ls = ls + L.style_loss(opts.style_loss, feats[name], blended[name])
-            ls = ls / len(opts.style_layers)
-            return cw * lc + sw * ls + opts.tv_weight * L.tv_loss(x), lc.detach(), ls.detach()
-
-        state = {"step": 0, "loss": None}
+        state = {"step": 0}
         step_work = work[si] / n_iter
 
-        def closure():
+        def closure(opt):
             opt.zero_grad(set_to_none=True)
-            total, lc, ls = loss_fn()
+            total, lc, ls = loss_fn(x)
             total.backward()
             state["step"] += 1
-            state["loss"] = (total.item(), lc.item(), float(ls))
             bar.update(step_work)
             if state["step"] % 10 == 0:
-                bar.set_postfix_str(f"scale {si + 1}/{len(sizes)} {hw[1]}x{hw[0]} loss {state['loss'][0]:.4g}")
+                bar.set_postfix_str(f"scale {si + 1}/{len(sizes)} {hw[1]}x{hw[0]} loss {total.item():.4g}")
             emit(callback, "optimize", state["step"], n_iter, x, si)
             return total
 
-        if opts.optimizer == "lbfgs":
-            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=n_iter, history_size=50, tolerance_grad=-1,  # line search:
-                                    line_search_fn="strong_wolfe",  # plain steps can blow up into colour noise
-                                    tolerance_change=-1)
-            opt.step(closure)
-        else:
-            opt = torch.optim.Adam([x], lr=opts.lr)
-            for _ in range(n_iter):
-                opt.step(closure)
-                with torch.no_grad():
-                    x.clamp_(0, 1)
+        _minimise(x, opts, n_iter, closure)
         image = x.detach().clamp(0, 1)
     bar.close()
     return image

@@ -76,14 +76,19 @@ class _Base(Task):
         self.encoder = encoder
         self.fast = bf16_copy(encoder)
         self.loss_net = lossnet.loss_net(loss_net).name
-        self.lite = None if loss_net == "hed-vgg16" else lossnet.load(loss_net, "reflect")
+        self.lite = None if loss_net == "hed-vgg16" else lossnet.load(loss_net, "reflect").to(
+            next(encoder.parameters()).device)
+        # the networks read relu2_1..relu4_1 (and relu1_1/relu2_1 for the style code); relu5_1 only feeds the
+        # VGG losses, so with a Lite loss network the encoder stops at relu4_1 (a third of its cost saved)
+        self.taps = TAPS if self.lite is None else TAPS[:4]
         given = {"content": content_weight, "style": style_weight, "remd": remd_weight, "selfsim": selfsim_weight,
                  "color": color_weight}
         base = VGG_WEIGHTS if self.lite is None else LITE_WEIGHTS
         self.w = {k: (given[k] if given[k] is not None else v) for k, v in base.items()}
 
-    def features(self, x: torch.Tensor, taps=TAPS) -> dict:
+    def features(self, x: torch.Tensor, taps=None) -> dict:
         """No-grad encoder features (bf16 copy on CPU), returned in fp32."""
+        taps = taps or self.taps
         with torch.no_grad(), (autocast(x.device) if self.fast is self.encoder else contextlib.nullcontext()):
             return {k: v.float() for k, v in self.fast(x, taps).items()}
 
@@ -168,7 +173,7 @@ class RevisionTask(_Base):
         self.draft_net = draft.eval().requires_grad_(False)
         self.lower = [r.eval().requires_grad_(False) for r in (lower or [])]
         self.net = net or RevisionNet()
-        self.disc = PatchDiscriminator()
+        self.disc = PatchDiscriminator().to(next(encoder.parameters()).device)  # before its optimizer's state
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr_d, betas=(0.5, 0.999))
         self.aw = adv_weight
 

@@ -263,8 +263,9 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        resumed = self.resume()
+        # on its device first: loading the optimizer's state then puts that state beside the parameters
         self.model.to(self.device).to(memory_format=torch.channels_last).train()
+        resumed = self.resume()
         bar = tqdm(total=cfg.iters, initial=self.iter, desc=f"train {cfg.model}" + (" (resumed)" if resumed else ""),
                    dynamic_ncols=True)
         with self._stop_on_sigterm():

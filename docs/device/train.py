@@ -1,0 +1,73 @@
+"""Train on a lent GPU machine (the `device` tool) from the packs of docs/device/pack.py, with `brushwork train`'s
+own trainer: the machine has PyTorch but not our pinned wheels, so the encoder loads the packed fp16 VGG layers.
+
+    python3 docs/device/train.py MODEL SECONDS [INIT]    # MODEL: lapstyle-draft | lapstyle-revision | adain
+
+SECONDS of training steps (the trainer's clock), then the fp16 weights, the loss log and the last samples go to
+$OUT/MODEL/. Session 7 trained the LapStyle draft this way: batch 16, 128 px crops, ~17 steps/s on one H200.
+A revision run also needs DRAFT (the frozen draft's weights, default: the shipped one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ["BRUSHWORK_HOME"] = os.path.abspath(".gpu/home")
+sys.path.insert(0, os.getcwd())
+
+import torch  # noqa: E402
+
+import brushwork.core.encoder as encoder  # noqa: E402
+from brushwork.training.loop import TrainConfig  # noqa: E402
+from brushwork.training.run import train  # noqa: E402
+
+DATA = ".gpu/data"
+MODELS = "brushwork/assets/models"
+RUNS = {  # model: (batch, crop, load size, options, default init)
+    "lapstyle-draft": (16, 128, 256, {"identity_weight": 10.0}, f"{MODELS}/lapstyle_draft.safetensors"),
+    "lapstyle-revision": (8, 256, 256, {"levels": 2, "draft": os.environ.get("DRAFT", f"{MODELS}/lapstyle_draft.safetensors")},
+                          f"{MODELS}/lapstyle_rev1.safetensors"),
+    "adain": (8, 256, 256, {"content_weight": 1.0, "style_weight": 10.0}, None),
+}
+
+
+def packed_encoder(pool="max", padding_mode="zeros", auto_fetch=True):
+    """The VGG16 encoder with the packed layers (to relu4_1); the rest NaN, so any use of them shows."""
+    from safetensors.torch import load_file
+
+    enc = encoder.VGG16Encoder(pool=pool, padding_mode=padding_mode)
+    missing, unexpected = enc.load_state_dict(load_file(".gpu/home/vgg16_hed.safetensors"), strict=False)
+    assert not unexpected and all(k.startswith(("conv4_2", "conv4_3", "conv5")) for k in missing), missing
+    params = dict(enc.named_parameters())
+    for k in missing:
+        params[k].data.fill_(float("nan"))
+    return enc
+
+
+def main() -> None:
+    model, seconds = sys.argv[1], float(sys.argv[2])
+    batch, crop, load, options, init = RUNS[model]
+    init = sys.argv[3] if len(sys.argv) > 3 else init
+    encoder.load_encoder = packed_encoder
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    cfg = TrainConfig(model=model, content_dir=f"{DATA}/train/content", style_dir=f"{DATA}/train/style",
+                      run_dir=f"/tmp/run_{model}", iters=10**6, batch=batch, crop=crop, load_size=load, lr=1e-4,
+                      lr_decay=5e-5, log_every=10, save_every=1000, sample_every=1000, max_seconds=seconds,
+                      device="cuda", threads=4, seed=1, options=options)
+    t0 = time.time()
+    path = train(cfg, init_from=init, eval_dir=(f"{DATA}/eval/content", f"{DATA}/eval/style"))
+    out = Path(os.environ.get("OUT", "/tmp/out")) / model
+    out.mkdir(parents=True, exist_ok=True)
+    for f in (path, f"{cfg.run_dir}/log.jsonl", f"{cfg.run_dir}/samples_latest.jpg"):
+        shutil.copy(f, out)
+    summary = json.loads(Path(cfg.run_dir, "summary.json").read_text())
+    print(model, "done in", round(time.time() - t0), "s:", summary, flush=True)
+
+
+if __name__ == "__main__":
+    main()
