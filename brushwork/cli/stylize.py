@@ -72,6 +72,25 @@ OPTIMIZE = "Only with --method optimize"  # help panels that group each method's
 LAPSTYLE = "Only with --method lapstyle"
 
 
+def _preview_callback(preview: Optional[Path], preview_every: Optional[int], method: str):
+    """The Progress callback that writes --preview pictures (optimize: every Nth iteration), or None."""
+    from ..core import images
+
+    if preview_every is not None and method != "optimize":
+        raise BrushworkError(f"--preview-every only applies to --method optimize (this run uses {method})")
+    preview_every = 25 if preview_every is None else preview_every
+    if preview is None:
+        return None
+    if preview_every < 1:
+        raise BrushworkError(f"--preview-every must be at least 1, got {preview_every}")
+
+    def callback(p):  # a methods.common.Progress; optimize's iterations are thinned to every Nth
+        if p.image is not None and (p.stage != "optimize" or p.step % preview_every == 0):
+            images.save_image(p.image, preview, overwrite=True)
+
+    return callback
+
+
 def stylize(
     content: str = typer.Argument(..., metavar="CONTENT", show_default=False,
                                   help="Photo to paint: a file, or sample:NAME for a built-in sample."),
@@ -156,17 +175,7 @@ def stylize(
                                      style_loss=style_loss, init=init, content_layer=content_layer,
                                      tv_weight=tv_weight, loss_net=loss_net, draft_size=draft_size,
                                      palette=palette)
-    if preview_every is not None and method != "optimize":
-        raise BrushworkError(f"--preview-every only applies to --method optimize (this run uses {method})")
-    preview_every = 25 if preview_every is None else preview_every
-    callback = None
-    if preview is not None:
-        if preview_every < 1:
-            raise BrushworkError(f"--preview-every must be at least 1, got {preview_every}")
-
-        def callback(p):  # a methods.common.Progress; optimize's iterations are thinned to every Nth
-            if p.image is not None and (p.stage != "optimize" or p.step % preview_every == 0):
-                images.save_image(p.image, preview, overwrite=True)
+    callback = _preview_callback(preview, preview_every, method)
     st = api.Stylizer(method, progress=not quiet)
     result = st.stylize_tensor(content, list(style), style_weights=weights, masks=mask, preserve_color=preserve_color,
                                color_from=color_from, allow_huge=allow_huge, callback=callback, **options)
