@@ -123,17 +123,21 @@ def revise(rev, band: torch.Tensor, up: torch.Tensor, code: torch.Tensor, opts: 
                      desc="revise tiles")
 
 
+PALETTE_STEPS = 8  # sliced-OT iterations: colour distance within ~0.3 of 12 steps, in two thirds of the time
+
+
 def palette_of(img: torch.Tensor, styles, weights, masks) -> torch.Tensor:
     """`img` in the paintings' colours: its colour distribution moved onto theirs (sliced optimal transport).
     Blends draw on each painting's pixels in proportion to its weight; masks give each region its painting's."""
     pixels = [resize_long_side(s, 128).flatten(2) for s in styles]
     if masks:
         regions = [F.interpolate(m.float(), size=img.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
-        return sum(r * transfer_palette(img, p[..., None]) for r, p in zip(regions, pixels)) / (sum(regions) + 1e-6)
+        painted = [r * transfer_palette(img, p[..., None], PALETTE_STEPS) for r, p in zip(regions, pixels)]
+        return sum(painted) / (sum(regions) + 1e-6)
     n = min(p.shape[-1] for p in pixels)
     pool = torch.cat([p[..., torch.linspace(0, p.shape[-1] - 1, max(1, round(n * w))).long()]
                       for p, w in zip(pixels, weights) if w > 0], -1)
-    return transfer_palette(img, pool[..., None])
+    return transfer_palette(img, pool[..., None], PALETTE_STEPS)
 
 
 DRAFT_MARGIN = 1 / 16  # of the draft's shorter side, reflected on every side before drafting
