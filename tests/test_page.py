@@ -90,6 +90,23 @@ def test_page_paints_a_photo(tmp_path, viewport):
         dl.value.save_as(saved)
         out = Image.open(saved)
         assert out.format == "PNG" and max(out.size) == 512
+        # a fast stroke (two moves across the whole width) paints a continuous band, not a few dots
+        page.locator("#mask").scroll_into_view_if_needed()
+        box = page.locator("#mask").bounding_box()
+        n = renders()
+        y = box["y"] + box["height"] - 15
+        page.mouse.move(box["x"] + 5, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] / 2, y)
+        page.mouse.move(box["x"] + box["width"] - 5, y)
+        page.mouse.up()
+        wait_more(n)
+        gaps = page.evaluate("""() => { const c = document.querySelector('#mask'), g = c.getContext('2d');
+            const k = c.width / c.getBoundingClientRect().width, y = Math.round(c.height - 15 * k);
+            const row = g.getImageData(0, y, c.width, 1).data; let gaps = 0;
+            for (let x = Math.round(10 * k); x < c.width - 10 * k; x++) if (row[4 * x + 3] === 0) gaps++;
+            return gaps; }""")
+        assert gaps == 0, f"{gaps} unpainted pixels along a fast stroke"
         # an error from the server shows on the page, not as a blank page
         bad = tmp_path / "bad.jpg"
         bad.write_bytes(b"not a picture at all" * 100)

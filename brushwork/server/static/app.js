@@ -98,18 +98,19 @@ function resetMask() {
 for (const r of document.querySelectorAll('input[name="brush"]')) {
   r.addEventListener("change", () => $("stage").classList.toggle("painting", brushMode() !== "off"));
 }
-let drawing = false;
-function dab(e) {
+let drawing = false, last = null;
+function dab(e) {  // a round-capped stroke from the last point: fast strokes stay continuous, not dotted
   const box = mask.getBoundingClientRect(), k = mask.width / box.width, mode = brushMode();
-  ctx.fillStyle = COLORS[mode];
-  ctx.beginPath();
-  ctx.arc((e.clientX - box.left) * k, (e.clientY - box.top) * k, $("brush-size").value * k / 2, 0, 2 * Math.PI);
-  ctx.fill();
+  const p = [(e.clientX - box.left) * k, (e.clientY - box.top) * k], from = last || p;
+  ctx.strokeStyle = ctx.fillStyle = COLORS[mode];
+  ctx.lineWidth = $("brush-size").value * k; ctx.lineCap = ctx.lineJoin = "round";
+  ctx.beginPath(); ctx.moveTo(from[0], from[1]); ctx.lineTo(p[0] + 0.01, p[1]); ctx.stroke();
+  last = p;
   state.painted[mode] = true;
 }
-mask.addEventListener("pointerdown", (e) => { if (brushMode() === "off") return; drawing = true; mask.setPointerCapture(e.pointerId); dab(e); });
+mask.addEventListener("pointerdown", (e) => { if (brushMode() === "off") return; drawing = true; last = null; mask.setPointerCapture(e.pointerId); dab(e); });
 mask.addEventListener("pointermove", (e) => { if (drawing) dab(e); });
-mask.addEventListener("pointerup", () => { if (drawing) { drawing = false; render(false); } });
+mask.addEventListener("pointerup", () => { if (drawing) { drawing = false; last = null; render(false); } });
 $("clear-brush").addEventListener("click", () => { ctx.clearRect(0, 0, mask.width, mask.height); state.painted = { style2: false, keep: false }; render(false); });
 
 function maskBlob(channel, invert = false) {  // white where the brush painted in that mode's colour
