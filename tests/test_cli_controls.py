@@ -12,7 +12,7 @@ from brushwork.core.images import load_image, save_image
 
 from conftest import EVAL_CONTENT, EVAL_STYLE, REPO, assert_halves_follow_styles, find, left_half_mask
 
-SHIPPED_ADAIN = REPO / "brushwork" / "assets" / "models" / "adain.safetensors"
+SHIPPED_DRAFT = REPO / "brushwork" / "assets" / "models" / "lapstyle_draft.safetensors"
 
 
 @pytest.fixture
@@ -128,20 +128,20 @@ def test_train_init_from_and_export(tmp_path, tiny_sets, cli):
 
     content, style = tiny_sets
     export = tmp_path / "mine.safetensors"
-    p = cli("train", "adain", "--content", content, "--style", style, "--run-dir", tmp_path / "run", "--iters", "2",
+    p = cli("train", "lapstyle-draft", "--content", content, "--style", style, "--run-dir", tmp_path / "run", "--iters", "2",
             "--batch", "1", "--crop", "64", "--load-size", "96", "--threads", "1", "--eval-content", content,
-            "--eval-style", style, "--init-from", SHIPPED_ADAIN, "--export", export)
+            "--eval-style", style, "--init-from", SHIPPED_DRAFT, "--export", export)
     assert p.returncode == 0, p.stderr
     assert export.is_file()
-    init, got = load_file(str(SHIPPED_ADAIN)), load_file(str(export))
+    init, got = load_file(str(SHIPPED_DRAFT)), load_file(str(export))
     assert got.keys() == init.keys()
     diffs = [(got[k].float() - init[k].float()).abs().max().item() for k in init]
     assert max(diffs) > 0  # trained: the weights moved
     assert max(diffs) < 0.01  # from the --init-from weights (a random start is ~0.1 away everywhere)
     from brushwork.nets import load_weights
-    from brushwork.nets.adain import Decoder
+    from brushwork.nets.lapstyle import DraftNet
 
-    dec = load_weights(Decoder(), str(export))  # the export loads as the model it trained (strict keys)
+    dec = load_weights(DraftNet(), str(export))  # the export loads as the model it trained (strict keys)
     assert all(torch.isfinite(v).all() for v in dec.state_dict().values())
 
 

@@ -28,7 +28,7 @@ def _check_input(ref: str, what: str) -> None:
 
 METHOD_ONLY = {"optimize": ("iterations", "optimizer", "style_loss", "init", "content_layer", "tv_weight",
                             "loss_net"),
-               "lapstyle": ("draft_size", "palette")}
+               "lapstyle": ("draft_size", "palette"), "adain": ("palette",)}
 
 
 def check_styles(style: list[str], style_weights: Optional[str], mask: Optional[list[str]]) -> Optional[list[float]]:
@@ -49,14 +49,18 @@ def method_options(method: Optional[str], **values) -> tuple[str, dict]:
 
     method = method or api.DEFAULT_METHOD
     options = {}
+    def owners(name: str) -> list[str]:
+        return [m for m, only in METHOD_ONLY.items() if name in only] or [method]
+
     for name, value in values.items():
-        owner = next((m for m, only in METHOD_ONLY.items() if name in only), method)
-        if owner == method:
+        if method in owners(name):
             options[name] = value
         elif value is not None:
-            given = ", ".join("--" + k.replace("_", "-") for k in METHOD_ONLY[owner] if values.get(k) is not None)
+            given = ", ".join("--" + k.replace("_", "-") for k, v in values.items()
+                              if v is not None and owners(k) == owners(name))
             verb = "applies" if "," not in given else "apply"
-            raise BrushworkError(f"{given} only {verb} to --method {owner} (this run uses {method})")
+            raise BrushworkError(f"{given} only {verb} to --method {' or '.join(owners(name))} "
+                                 f"(this run uses {method})")
     return method, {k: v for k, v in options.items() if v is not None}
 
 
@@ -146,7 +150,7 @@ def stylize(
                                              help="\\[lapstyle only] Resolution of the Drafting network: 128 is "
                                                   "about 2x faster at 512 px, with less style."),
     palette: Optional[float] = typer.Option(None, metavar="0..1", show_default="0.6", rich_help_panel=LAPSTYLE,
-                                            help="\\[lapstyle only] How far the colours move onto the painting's "
+                                            help="\\[lapstyle, adain] How far the colours move onto the painting's "
                                                  "whole palette (0: the network's own colours)."),
     precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
                                             help="auto: bf16 where the CPU computes it natively, else fp32."),

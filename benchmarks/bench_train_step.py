@@ -1,0 +1,70 @@
+"""Training step time of the LapStyle networks on this CPU (issue #13's target: a draft step, batch 8, 128 px
+crops, <= 0.6 s on 2 threads) -> BENCHMARKS.md section "train".
+
+    python benchmarks/bench_train_step.py                 # draft and revision, 2 threads, 5 timed steps each
+    python benchmarks/bench_train_step.py --threads 1 --steps 3
+
+Real data (the eval photos and paintings), the real encoder and loss network, the trainer's own step
+(autocast where bf16 is native, the backward pass and the Adam update); the first step is a warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, machine, write_section  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "data" / "eval"
+
+
+def time_steps(model: str, batch: int, crop: int, steps: int, options: dict) -> float:
+    """Median seconds of `steps` trainer steps (after one warm-up) for `model`."""
+    from brushwork.training.data import CropDataset
+    from brushwork.training.loop import TrainConfig, Trainer
+    from brushwork.training.run import build_task
+
+    cfg = TrainConfig(model=model, content_dir=str(EVAL / "content"), style_dir=str(EVAL / "style"),
+                      run_dir="/tmp/brushwork-bench-train", batch=batch, crop=crop, load_size=max(256, crop + 64),
+                      device="cpu", options=dict(options))
+    task = build_task(cfg, torch.device("cpu"))
+    data = [CropDataset(EVAL / sub, cfg.load_size, crop, desc=sub) for sub in ("content", "style")]
+    trainer = Trainer(cfg, task, *data)
+    trainer.model.to(memory_format=torch.channels_last).train()
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        trainer._step()
+        if i:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    models = ROOT / "brushwork" / "assets" / "models"
+    rows = [("lapstyle-draft", 8, 128, {"identity_weight": 10.0}, "issue target <= 0.6 s"),
+            ("lapstyle-revision", 4, 256, {"draft": str(models / "lapstyle_draft.safetensors"), "levels": 1},
+             "draft at 128 px + revision at 256 px, patch discriminator")]
+    lines = [f"## Training step time (`benchmarks/bench_train_step.py`, {time.strftime('%Y-%m-%d')})", "",
+             f"Machine: {machine()}; {args.threads} thread(s), median of {args.steps} steps after a warm-up; "
+             "EfficientNet-Lite1 losses (fp32), VGG feature passes in bf16 where native.", "",
+             "| network | batch | crop (px) | s / step | note |", "| --- | ---: | ---: | ---: | --- |"]
+    for model, batch, crop, options, note in rows:
+        sec = time_steps(model, batch, crop, args.steps, options)
+        print(f"{model}: {sec:.2f} s/step", flush=True)
+        lines.append(f"| {model} | {batch} | {crop} | {sec:.2f} | {note} |")
+    write_section("train", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
