@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import find
+from conftest import EVAL_CONTENT, find
 
 
 def run(*args, env=None, cwd=None):
@@ -146,6 +146,25 @@ def test_learn_style_refuses_bad_requests(tmp_path, eval_style):
     assert_clean_error(run("learn-style", eval_style[0], "-o", taken), "--overwrite")
     assert taken.read_bytes() == b"mine"
     assert_clean_error(run("learn-style", tmp_path / "nope.jpg", "-o", tmp_path / "y.brush"), "nope.jpg")
+
+
+def test_learn_style_then_paint_with_the_brush(tmp_path, eval_content, eval_style):
+    """The whole learn-style path through the CLI: fine-tune on a painting, write a .brush, paint with it."""
+    from brushwork.assets.brush import load_brush
+
+    brush = tmp_path / "wave.brush"
+    p = run("learn-style", find(eval_style, "wave"), "-o", brush, "--minutes", "0.02", "--content", EVAL_CONTENT,
+            "--threads", "1")
+    assert p.returncode == 0, p.stderr
+    meta = load_brush(brush).meta
+    assert meta["iterations"] >= 1
+    outs = {}
+    for name, style in (("brush", brush), ("plain", find(eval_style, "wave"))):
+        outs[name] = tmp_path / f"{name}.png"
+        p = run("stylize", eval_content[0], "--style", style, "--size", "96", "-q", "-o", outs[name])
+        assert p.returncode == 0, p.stderr
+    a, b = (np.asarray(Image.open(outs[k]), dtype=float) for k in ("brush", "plain"))
+    assert a.shape == b.shape and np.abs(a - b).max() > 0  # the fine-tuned network painted it
 
 
 def test_brush_file_works_as_a_style(tmp_path, eval_content, eval_style):
