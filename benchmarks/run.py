@@ -95,7 +95,8 @@ def measure(method: str, size: int, args) -> dict:
     """Run one configuration in a fresh subprocess; a failure or timeout becomes a row saying so."""
     from brushwork.assets import gallery
 
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--method", method, "--size", str(size),
+    python = args.reference_python if method == REFERENCE and args.reference_python else sys.executable
+    cmd = [python, str(Path(__file__).resolve()), "--worker", "--method", method, "--size", str(size),
            "--content", str(gallery.resolve(args.content)), "--style", str(gallery.resolve(args.style)),
            "--repeats", str(args.repeats),
            "--threads", str(args.threads)]
@@ -147,6 +148,8 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=3600, help="Seconds allowed per configuration.")
     p.add_argument("--set", action="append", help="Method option, e.g. optimize.iterations=40.")
     p.add_argument("--no-reference", action="store_true", help=f"Don't measure {REFERENCE} even if installed.")
+    p.add_argument("--reference-python", help=f"Python of a separate venv holding {REFERENCE} (it is never a "
+                                              "dependency of brushwork): e.g. /tmp/stl-venv/bin/python")
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     p.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "latency.png")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -166,7 +169,8 @@ def main(argv=None) -> int:
     unknown = [m for m in methods if m not in METHODS and m != REFERENCE]
     if unknown:
         p.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    if not args.no_reference and REFERENCE not in methods and importlib.util.find_spec(REFERENCE):
+    if not args.no_reference and REFERENCE not in methods and (args.reference_python
+                                                               or importlib.util.find_spec(REFERENCE)):
         methods.append(REFERENCE)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     machine = describe(machine_info())
