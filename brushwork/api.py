@@ -192,7 +192,7 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
 
     Common options (every method):
         size=512: long side of the output in pixels; sizes that cannot fit in memory are refused up front.
-        strength: 0 = the photo, 1 = all style; default 1.0 for lapstyle and adain, 0.5 for optimize.
+        strength: 0 = the photo, 1 = all style, 0.5 about halfway (content loss); default 1.0 for every method.
         style_weights=None: one weight per style to blend them (default: equal).
         masks=None: one mask per style (white = that style's region), same aspect ratio as the photo.
         preserve_color=None: keep the photo's colours: "luminance" (the painting's light and dark with the

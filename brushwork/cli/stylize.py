@@ -110,10 +110,9 @@ def stylize(
                                                   "as the photo."),
     method: Optional[str] = typer.Option(None, metavar="lapstyle|optimize|adain", show_default="lapstyle",
                                          help="lapstyle: fast, any size; optimize: slow (Gatys), most faithful "
-                                              "texture; adain: fast, blotchier."),
+                                              "texture; adain: one pass at full resolution, finer strokes."),
     size: int = typer.Option(512, metavar="PX", help="Long side of the output in pixels."),
-    strength: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0 for lapstyle and adain, 0.5 "
-                                                                              "for optimize",
+    strength: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0",
                                              help="Style strength from 0 (the photo) to 1 (all style)."),
     preserve_color: Optional[str] = typer.Option(None, metavar="luminance|meancov", show_default="off",
                                                  help="Keep the photo's colours: luminance, or meancov "

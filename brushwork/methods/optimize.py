@@ -28,7 +28,7 @@ from .common import blend_weights, cached, check_basics, emit
 STYLE_LOSSES = ("gram", "meanstd", "wasserstein")
 INITS = ("matched", "content", "noise", "style-stats")
 OPTIMIZERS = ("lbfgs", "adam")
-# Per loss network: style/content weight ratio at strength 0.5 (style loss averaged over the taps) and the
+# Per loss network: style/content weight ratio (style loss averaged over the taps) and the
 # total-variation weight, chosen by eye on the eval set (painterly, subject recognisable, no speckle).
 STRENGTH_SCALE = {"efficientnet-lite1": 18000.0, "efficientnet-lite2": 18000.0, "hed-vgg16": 20.0}
 TV_WEIGHT = {"efficientnet-lite1": 5.0, "efficientnet-lite2": 5.0, "hed-vgg16": 2.0}
@@ -39,7 +39,7 @@ CHECKPOINT_PIXELS = 1_500_000  # above this, block 1 of the encoder is recompute
 class Options:
     """Knobs of the optimization method (all have sensible defaults)."""
     size: int = 512
-    strength: float = 0.5
+    strength: float = 1.0
     content_weight: float | None = None
     style_weight: float | None = None
     tv_weight: float | None = None
@@ -78,10 +78,10 @@ class Options:
             self.precision = resolve(self.precision)
 
     def weights(self) -> tuple[float, float]:
-        """(content, style) weights: explicit ones win; otherwise from strength in [0, 1]."""
-        s = self.strength
-        cw = self.content_weight if self.content_weight is not None else 1.0 - s
-        sw = self.style_weight if self.style_weight is not None else s * STRENGTH_SCALE[self.loss_net]
+        """(content, style) weights: explicit ones win; otherwise the loss network's tuned ratio (strength acts on
+        the style statistics aimed at, not on the weights: see _scale_loss)."""
+        cw = self.content_weight if self.content_weight is not None else 0.5  # (0.5, 0.5 x ratio): the balance
+        sw = self.style_weight if self.style_weight is not None else 0.5 * STRENGTH_SCALE[self.loss_net]  # with TV
         return cw, sw
 
 
@@ -102,26 +102,27 @@ def iteration_schedule(sizes: list[int], optimizer: str, iterations: int | None)
     return [base] + [max(6, round(base * 0.3 ** k)) for k in range(1, len(sizes))]
 
 
+def _stats_of(enc, img: torch.Tensor, opts: Options) -> dict:
+    """Per style layer, the statistic the style loss compares (Gram, mean/std or mean/cov + its root) of img."""
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
+        feats = enc(img, opts.style_layers)
+    stats = {k: L.style_stats(opts.style_loss, v) for k, v in feats.items()}
+    if opts.style_loss == "wasserstein":
+        stats = {k: (m, c, L.sqrtm_psd(c)) for k, (m, c) in stats.items()}
+    return stats
+
+
 def _style_targets(enc, styles, opts, long_side, cache, keys):
     """Per style, per layer, the target statistic at this scale (cached by style key and size)."""
     side = max(16, round(long_side * opts.style_scale))
-
-    def compute(style):
-        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
-            feats = enc(resize_long_side(style, side), opts.style_layers)
-        stats = {k: L.style_stats(opts.style_loss, v) for k, v in feats.items()}
-        if opts.style_loss == "wasserstein":
-            stats = {k: (m, c, L.sqrtm_psd(c)) for k, (m, c) in stats.items()}
-        return stats
-
     return [cached(cache, ("optimize", opts.loss_net, key, side, opts.style_loss, opts.pool, opts.padding, opts.precision,
-                           tuple(opts.style_layers)), lambda s=style: compute(s))
+                           tuple(opts.style_layers)), lambda s=style: _stats_of(enc, resize_long_side(s, side), opts))
             for style, key in zip(styles, keys)]
 
 
 def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, gen: torch.Generator) -> torch.Tensor:
     """The starting picture: the photo in the main style's colours (matched), the photo, noise, or style-coloured
-    noise. "matched" takes the full palette from strength 0.5 up and fades to the photo below it (strength 0 is
+    noise. "matched" moves the photo that far (strength) into the painting's palette (strength 0 is
     the photo); with region masks each region starts in its own painting's palette."""
     if opts.init == "matched" and opts.strength > 0:
         if masks:  # each region in its own painting's palette
@@ -129,7 +130,7 @@ def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, ge
             painted = sum(r * transfer_palette(content, s) for r, s in zip(regions, styles)) / (sum(regions) + 1e-6)
         else:
             painted = transfer_palette(content, styles[max(range(len(styles)), key=lambda i: weights[i])])
-        mix = min(1.0, 2.0 * opts.strength)
+        mix = opts.strength
         return mix * painted + (1.0 - mix) * content
     if opts.init in ("content", "matched"):
         return content.clone()
@@ -148,12 +149,22 @@ def _scale_loss(enc, opts: Options, c: torch.Tensor, targets, weights, masks, cw
     taps = tuple(dict.fromkeys((*opts.style_layers, opts.content_layer)))
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
         c_target = enc(c, opts.content_layer)[opts.content_layer].float()
+    # strength s: the style statistics aimed at are (1 - s) x the photo's own + s x the painting's, so s = 0 keeps
+    # the photo and 0.5 lands about halfway (as the feature blend of lapstyle and adain)
+    s = opts.strength
+    own = _stats_of(enc, c, opts) if s < 1 else None
+
+    def toward(stats: list, w: list[float]) -> dict:
+        return {k: L.blend_stats([t[k] for t in stats] + ([own[k]] if own else []),
+                                 [s * x for x in w] + ([1 - s] if own else [])) for k in opts.style_layers}
+
     if masks:
         regions = [resize(m, hw) for m in masks]
         area = [float(r.mean()) + 1e-6 for r in regions]
         area = [a / sum(area) for a in area]
+        targets = [toward([t], [1.0]) for t in targets]
     else:
-        blended = {k: L.blend_stats([t[k] for t in targets], weights) for k in opts.style_layers}
+        blended = toward(targets, weights)
 
     def loss_fn(x: torch.Tensor):
         with torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
