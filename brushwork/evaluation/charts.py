@@ -54,11 +54,15 @@ def tradeoff(records: list[dict], methods: list[str], path: Path) -> Path:
     return Path(path)
 
 
+def _two_panels(names: list[str]):
+    """A colour per name and a figure of two side-by-side panels, the layout of the report's wide charts."""
+    fig = Figure(figsize=(9.6, 3.9), dpi=110)
+    return method_colors(names), fig, fig.subplots(1, 2)
+
+
 def cost_vs_size(points: list[dict], methods: list[str], path: Path, title: str = "") -> Path:
     """Two panels against the output's long side: wall time and peak memory, a line per method (medians)."""
-    colors = method_colors(methods)
-    fig = Figure(figsize=(9.6, 3.9), dpi=110)
-    ax_t, ax_m = fig.subplots(1, 2)
+    colors, fig, (ax_t, ax_m) = _two_panels(methods)
     for m in methods:
         by_size = defaultdict(list)
         for p in points:
@@ -98,9 +102,7 @@ def strength_sweep(records: list[dict], sweep: dict[str, tuple[str, float]], pat
     fraction of the way from the photo to full style"; a method on it at 0.5 sits halfway.
     """
     bases = list(dict.fromkeys(b for b, _ in sweep.values()))
-    colors = method_colors(bases)
-    fig = Figure(figsize=(9.6, 3.9), dpi=110)
-    ax_l, ax_n = fig.subplots(1, 2)
+    colors, fig, (ax_l, ax_n) = _two_panels(bases)
     for b in bases:
         by_s = defaultdict(list)
         for r in records:

@@ -102,6 +102,12 @@ def iteration_schedule(sizes: list[int], optimizer: str, iterations: int | None)
     return [base] + [max(6, round(base * 0.3 ** k)) for k in range(1, len(sizes))]
 
 
+def pull(strength: float) -> float:
+    """How far towards the painting's statistics (and palette) a strength aims. The content loss grows convexly
+    with it (measured: 27% of the way at 0.5 when linear), so the square root puts strength 0.5 about halfway."""
+    return math.sqrt(strength)
+
+
 def _stats_of(enc, img: torch.Tensor, opts: Options) -> dict:
     """Per style layer, the statistic the style loss compares (Gram, mean/std or mean/cov + its root) of img."""
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=opts.precision == "bf16"):
@@ -130,7 +136,7 @@ def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, ge
             painted = sum(r * transfer_palette(content, s) for r, s in zip(regions, styles)) / (sum(regions) + 1e-6)
         else:
             painted = transfer_palette(content, styles[max(range(len(styles)), key=lambda i: weights[i])])
-        mix = opts.strength
+        mix = pull(opts.strength)
         return mix * painted + (1.0 - mix) * content
     if opts.init in ("content", "matched"):
         return content.clone()
@@ -151,7 +157,7 @@ def _scale_loss(enc, opts: Options, c: torch.Tensor, targets, weights, masks, cw
         c_target = enc(c, opts.content_layer)[opts.content_layer].float()
     # strength s: the style statistics aimed at are (1 - s) x the photo's own + s x the painting's, so s = 0 keeps
     # the photo and 0.5 lands about halfway (as the feature blend of lapstyle and adain)
-    s = opts.strength
+    s = pull(opts.strength)
     own = _stats_of(enc, c, opts) if s < 1 else None
 
     def toward(stats: list, w: list[float]) -> dict:
