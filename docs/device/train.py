@@ -1,7 +1,7 @@
 """Train on a lent GPU machine (the `device` tool) from the packs of docs/device/pack.py, with `brushwork train`'s
 own trainer: the machine has PyTorch but not our pinned wheels, so the encoder loads the packed fp16 VGG layers.
 
-    python3 docs/device/train.py MODEL SECONDS [INIT]    # MODEL: lapstyle-draft | lapstyle-revision | adain
+    python3 docs/device/train.py MODEL SECONDS [INIT]    # MODEL: lapstyle-draft | lapstyle-revision
 
 SECONDS of training steps (the trainer's clock), then the fp16 weights, the loss log and the last samples go to
 $OUT/MODEL/. Session 7 trained the LapStyle draft this way: batch 16, 128 px crops, ~17 steps/s on one H200.
@@ -29,9 +29,8 @@ DATA = ".gpu/data"
 MODELS = "brushwork/assets/models"
 RUNS = {  # model: (batch, crop, load size, options, default init)
     "lapstyle-draft": (16, 128, 256, {"identity_weight": 10.0}, f"{MODELS}/lapstyle_draft.safetensors"),
-    "lapstyle-revision": (8, 256, 256, {"levels": 2, "draft": os.environ.get("DRAFT", f"{MODELS}/lapstyle_draft.safetensors")},
-                          f"{MODELS}/lapstyle_rev1.safetensors"),
-    "adain": (8, 256, 256, {"content_weight": 1.0, "style_weight": 10.0}, None),
+    "lapstyle-revision": (8, 256, 256, {"levels": 1, "draft": os.environ.get("DRAFT", f"{MODELS}/lapstyle_draft.safetensors")},
+                          f"{MODELS}/lapstyle_rev_lite.safetensors"),
 }
 
 
