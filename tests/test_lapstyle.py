@@ -228,3 +228,18 @@ def test_preserve_color_keeps_the_photos_colours(lap, eval_content, eval_style):
     d_kept = (chroma(kept) - chroma(content)).abs().mean()
     d_plain = (chroma(plain) - chroma(content)).abs().mean()
     assert d_kept < 0.5 * d_plain
+
+
+def test_palette_step_takes_the_paintings_colours(lap, eval_content, eval_style):
+    """palette moves the picture's colour distribution onto the painting's: the colour distance to the painting
+    falls as palette grows (0 = the network's own colours), and a value outside [0, 1] is refused."""
+    from brushwork.errors import BrushworkError
+    from brushwork.evaluation.metrics import color_distance
+
+    style = load_image(eval_style[1], size=256)
+    dist = [color_distance(lap.stylize_tensor(eval_content[1], eval_style[1], size=256, palette=p), style)
+            for p in (0.0, 0.6, 1.0)]
+    assert dist[1] < 0.8 * dist[0] and dist[2] < dist[1], dist
+    with pytest.raises(BrushworkError, match="palette"):
+        lap.stylize_tensor(eval_content[1], eval_style[1], size=64, palette=1.5)
+
