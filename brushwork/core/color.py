@@ -86,12 +86,15 @@ def transfer_palette(img: torch.Tensor, reference: torch.Tensor, iterations: int
     r = reference.float().flatten(2)[0].t()
     xs = x[::max(1, len(x) // sample)].clone()
     r = r[::max(1, len(r) // sample)]
+    basis = torch.eye(3)  # the full image is kept in the last iteration's rotated axes: one product per step
     for _ in range(iterations):
         rot, _ = torch.linalg.qr(torch.randn(3, 3, generator=gen))
         src = _quantiles(xs @ rot)  # (256, 3) quantiles of the image along each axis
         tgt = _quantiles(r @ rot)  # ... and of the reference
         xs = _interp(xs @ rot, src, tgt) @ rot.t()
-        x = _interp(x @ rot, src, tgt) @ rot.t()
+        x = _interp(x @ (basis.t() @ rot), src, tgt)
+        basis = rot
+    x = x @ basis.t()
     return x.t().reshape(img.shape[1:])[None].clamp(0, 1).to(img.dtype).contiguous()
 
 
