@@ -14,7 +14,6 @@ them, so the tiles agree with the whole picture and memory stays bounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -24,12 +23,11 @@ from ..core.encoder import shared_encoder
 from ..core.images import resize_long_side
 from ..core.stats import EPS
 from ..core.tiling import run_tiled
-from ..errors import BrushworkError
-from ..nets import for_inference, load_weights
 from ..nets.adain import mean_std, transfer
 from ..nets.lapstyle import DRAFT_LAYERS, DraftNet
-from .common import blend_weights, cached, check_basics, check_precision, emit, pad_to_multiple
-from .lapstyle import palette_of
+from .common import (blend_weights, cached, check_basics, check_precision, check_share, emit,
+                     pad_to_multiple)
+from .lapstyle import features, load_nets, palette_of
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "models" / "lapstyle_draft.safetensors"
 MARGIN = 48  # px reflected around the content, cut away after: the encoder's zero padding shows as a frame ~40 px in
@@ -52,20 +50,18 @@ class Options:
 
     def check(self) -> None:
         check_basics(self)
-        if not 0.0 <= self.palette <= 1.0:
-            raise BrushworkError(f"palette must be between 0 and 1, got {self.palette}")
+        check_share("palette", self.palette)
         self.precision = check_precision(self.precision)
 
 
-@lru_cache(maxsize=2)
 def load_net(dtype: torch.dtype = torch.bfloat16) -> DraftNet:
-    """LapStyle's Drafting network (lapstyle_draft.safetensors) in `dtype`, channels_last, eval mode."""
-    return for_inference(load_weights(DraftNet(), WEIGHTS), dtype)
+    """LapStyle's Drafting network (lapstyle_draft.safetensors) in `dtype`, channels_last, eval mode: the very
+    object lapstyle paints with (one load per process)."""
+    return load_nets(None, dtype)[0]
 
 
 def _feats(enc, x: torch.Tensor) -> dict:
-    """relu2_1, relu3_1, relu4_1 in fp32 (the encoder itself may run in bf16, channels_last)."""
-    return {k: v.float() for k, v in enc(x.contiguous(memory_format=torch.channels_last), DRAFT_LAYERS).items()}
+    return features(enc, x, DRAFT_LAYERS)
 
 
 def style_stats(enc, style: torch.Tensor, opts: Options, cache: dict | None, key) -> dict:

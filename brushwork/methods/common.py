@@ -41,12 +41,17 @@ def emit(callback, stage: str, step: int, total: int, image: torch.Tensor | None
 
 def check_basics(opts) -> None:
     """The checks every method's Options share: strength in [0, 1], size >= 16 px, a positive style scale."""
-    if not 0.0 <= opts.strength <= 1.0:
-        raise BrushworkError(f"strength must be between 0 and 1, got {opts.strength}")
+    check_share("strength", opts.strength)
     if opts.size < 16:
         raise BrushworkError(f"size must be at least 16 px, got {opts.size}")
     if opts.style_scale <= 0:
         raise BrushworkError(f"style scale must be positive, got {opts.style_scale}")
+
+
+def check_share(name: str, value: float) -> None:
+    """A one-line error unless value is in [0, 1] (strength, palette)."""
+    if not 0.0 <= value <= 1.0:
+        raise BrushworkError(f"{name} must be between 0 and 1, got {value}")
 
 
 def check_precision(precision: str) -> str:

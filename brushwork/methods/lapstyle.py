@@ -26,7 +26,8 @@ from ..errors import BrushworkError
 from ..nets import for_inference, load_weights
 from ..nets.adain import mean_std, transfer
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, load_revision, style_code
-from .common import blend_weights, cached, check_basics, check_precision, emit, pad_to_multiple
+from .common import (blend_weights, cached, check_basics, check_precision, check_share, emit,
+                     pad_to_multiple)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"  # the shipped networks
 STYLE_TAPS = tuple(dict.fromkeys(CODE_LAYERS + DRAFT_LAYERS))
@@ -52,8 +53,7 @@ class Options:
         check_basics(self)
         if self.draft_size < 32:
             raise BrushworkError(f"draft_size must be at least 32 px, got {self.draft_size}")
-        if not 0.0 <= self.palette <= 1.0:
-            raise BrushworkError(f"palette must be between 0 and 1, got {self.palette}")
+        check_share("palette", self.palette)
         self.precision = check_precision(self.precision)
 
 
@@ -92,7 +92,8 @@ def brush_nets(path: str, weights_dir: str | None = None, dtype: torch.dtype = t
     return draft, revs
 
 
-def _feats(enc, x: torch.Tensor, taps) -> dict:
+def features(enc, x: torch.Tensor, taps) -> dict:
+    """Encoder taps in fp32 (the encoder itself may run in bf16, channels_last)."""
     return {k: v.float() for k, v in enc(x.contiguous(memory_format=torch.channels_last), taps).items()}
 
 
@@ -102,7 +103,7 @@ def style_features(enc, style: torch.Tensor, opts: Options, cache: dict | None, 
 
     def compute():
         with torch.no_grad():
-            f = _feats(enc, resize_long_side(style, side), STYLE_TAPS)
+            f = features(enc, resize_long_side(style, side), STYLE_TAPS)
         return {**{k: mean_std(f[k]) for k in DRAFT_LAYERS}, "code": style_code(f)}
 
     return cached(cache, ("lapstyle", key, side, opts.precision), compute)
@@ -167,7 +168,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     padded = pad_to_multiple(F.pad(small, (m, m, m, m), mode="reflect"), 8)
     code = sum(wt * sf["code"] for sf, wt in zip(sfs, weights))
     with torch.no_grad():
-        cf = _feats(enc, padded, DRAFT_LAYERS)
+        cf = features(enc, padded, DRAFT_LAYERS)
         def paint(t):
             t = {k: v.to(dtype).contiguous(memory_format=torch.channels_last) for k, v in t.items()}
             return draft(t, padded.shape[-2:]).float()[..., m: m + small.shape[-2], m: m + small.shape[-1]]
