@@ -109,6 +109,33 @@ def test_consistency_lowers_flicker(clip, tmp_path):
     assert steady < 0.8 * plain
 
 
+def test_lapstyle_draft_is_steadied_along_the_motion():
+    """The draft steadier warps the previous draft along the input's motion (scaled to the draft's size): with a
+    real frame moved 12 px, the previous frame's draft, steadied, lands on the moved frame's own draft."""
+    import cv2
+    import torch
+
+    from brushwork.methods.common import Progress
+    from brushwork.video.flow import FlowEstimator, gray
+    from brushwork.video.stylize import DraftSteadier, to_float, to_tensor
+
+    with av.open(str(CLIP)) as c:
+        a = next(f for i, f in enumerate(c.decode(video=0)) if i == 40).to_ndarray(format="rgb24")
+    a = cv2.resize(a, (640, 360), interpolation=cv2.INTER_AREA)
+    b = np.roll(a, 12, axis=1)  # the camera pans: everything moves 12 px to the right
+    small = [to_tensor(cv2.resize(x, (160, 90), interpolation=cv2.INTER_AREA)) for x in (a, b)]
+    steadier = DraftSteadier(1.0)
+    first = steadier.callback(None)(Progress("draft", 1, 1, small[0]))
+    assert torch.equal(first, small[0])  # nothing to blend with at the first frame
+    assert steadier.callback(None)(Progress("revise", 1, 1, small[0])) is None  # only the draft is replaced
+    motion = FlowEstimator().motion(gray(a), gray(b))
+    steadier.prev = to_float(small[0])
+    out = to_float(steadier.callback(motion)(Progress("draft", 1, 1, small[1])))
+    inner = (slice(10, -10), slice(10, -10))
+    moved = np.abs(to_float(small[0]) - to_float(small[1]))[inner].mean()
+    assert np.abs(out - to_float(small[1]))[inner].mean() < 0.35 * moved
+
+
 @pytest.fixture(scope="module")
 def bad_inputs(clip, tmp_path_factory):
     d = tmp_path_factory.mktemp("bad")

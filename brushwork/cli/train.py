@@ -27,6 +27,8 @@ def train(
     remd_weight: Optional[float] = typer.Option(None, help="[lapstyle-*] Relaxed-EMD loss weight."),
     selfsim_weight: Optional[float] = typer.Option(None, help="[lapstyle-*] Self-similarity loss weight."),
     color_weight: Optional[float] = typer.Option(None, help="[lapstyle-*] Pixel palette loss weight (Lite loss nets)."),
+    hed_gram_weight: Optional[float] = typer.Option(None, help="[lapstyle-*] Gram loss weight on the HED VGG's "
+                                                               "relu1_1/relu2_1 (fine texture; Lite loss nets)."),
     log_every: int = typer.Option(10, help="Iterations between loss log lines."),
     draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights."),
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),
@@ -53,7 +55,7 @@ def train(
 
     options = {k: v for k, v in {"content_weight": content_weight, "style_weight": style_weight, "identity_weight": identity_weight,
                                  "loss_net": loss_net, "remd_weight": remd_weight, "selfsim_weight": selfsim_weight,
-                                 "color_weight": color_weight,
+                                 "color_weight": color_weight, "hed_gram_weight": hed_gram_weight,
                                  "draft": str(draft_weights) if draft_weights else None,
                                  "lower": [str(p) for p in lower_revision] if lower_revision else None,
                                  "levels": levels, "fade_from": str(fade_from) if fade_from else None,

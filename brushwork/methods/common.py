@@ -33,10 +33,11 @@ class Progress:
         return self.step / self.total if self.total else 1.0
 
 
-def emit(callback, stage: str, step: int, total: int, image: torch.Tensor | None = None, scale: int = 0) -> None:
-    """Send a Progress event to callback, if there is one."""
+def emit(callback, stage: str, step: int, total: int, image: torch.Tensor | None = None, scale: int = 0):
+    """Send a Progress event to callback, if there is one; returns what the callback returns (None as a rule)."""
     if callback is not None:
-        callback(Progress(stage, step, total, None if image is None else image.detach(), scale))
+        return callback(Progress(stage, step, total, None if image is None else image.detach(), scale))
+    return None
 
 
 def check_basics(opts) -> None:

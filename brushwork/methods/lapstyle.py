@@ -153,7 +153,8 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
             options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
             callback=None) -> torch.Tensor:
     """Stylize (1, 3, H, W) content at its own size with one or more styles; returns (1, 3, H, W).
-    callback receives `Progress("draft", 1, 1, image)`, then `Progress("revise", level, levels, image)` per level."""
+    callback receives `Progress("draft", 1, 1, image)`, then `Progress("revise", level, levels, image)` per level;
+    a tensor it returns for the draft replaces the draft (video steadies it before revision this way)."""
     opts = options or Options()
     dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
     weights, keys = blend_weights(styles, style_weights, style_keys)
@@ -178,7 +179,9 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
             out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks) - out)
         if opts.strength < 1:  # give back what the draft loses of the photo, in proportion: strength 0 = the photo
             out = out + (1 - opts.strength) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
-        emit(callback, "draft", 1, 1, out.clamp(0, 1))
+        steady = emit(callback, "draft", 1, 1, out.clamp(0, 1))
+        if isinstance(steady, torch.Tensor):  # video: the draft blended with the previous frame's, warped (video/stylize.py)
+            out = steady.to(out.dtype)
 
         def level(i, band, up):  # levels beyond the trained networks reuse the last one
             res = revise(revs[min(i, len(revs) - 1)], band, up, code.to(dtype), opts, progress)

@@ -2,7 +2,8 @@
 
 The networks take HED-VGG16 features as input; the losses are computed on a loss network of their own.
 Default, EfficientNet-Lite1: Gram style loss at its style taps, relative content MSE at proj10, relaxed EMD
-and self-similarity (Lin et al. 2021) at dw6/dw10, and the palette (RGB mean/covariance) in pixels.
+and self-similarity (Lin et al. 2021) at dw6/dw10, the palette (RGB mean/covariance) in pixels, and optionally
+(`hed_gram_weight`) Gram distances on the HED VGG's relu1_1/relu2_1, where fine texture and colour live for it.
 With `loss_net="hed-vgg16"`, the paper's terms on VGG: normalised content (relu4_1, relu5_1), mean/std style
 (relu1_1 ... relu5_1), relaxed EMD and self-similarity (relu3_1, relu4_1). Drafting adds an identity loss,
 revision a patch discriminator (LSGAN).
@@ -52,7 +53,7 @@ LITE_CONTENT = "proj10"
 LITE_MID = ("dw6", "dw10")  # relaxed EMD and self-similarity: mid-depth features, strokes and layout
 LITE_TAPS = tuple(dict.fromkeys((*lossnet.LITE_STYLE_TAPS, LITE_CONTENT, *LITE_MID)))
 VGG_WEIGHTS = {"content": 1.0, "style": 3.0, "remd": 10.0, "selfsim": 16.0}
-LITE_WEIGHTS = {"content": 1.0, "style": 10.0, "remd": 5.0, "selfsim": 4.0, "color": 50.0}
+LITE_WEIGHTS = {"content": 1.0, "style": 10.0, "remd": 5.0, "selfsim": 4.0, "color": 50.0, "hed_gram": 0.0}
 
 
 def lite_losses(net, out: torch.Tensor, cf: dict, sf: dict, style: torch.Tensor, w: dict) -> dict:
@@ -72,7 +73,7 @@ def lite_losses(net, out: torch.Tensor, cf: dict, sf: dict, style: torch.Tensor,
 
 class _Base(Task):
     def __init__(self, encoder, loss_net: str = lossnet.DEFAULT_LOSS_NET, content_weight=None, style_weight=None,
-                 remd_weight=None, selfsim_weight=None, color_weight=None):
+                 remd_weight=None, selfsim_weight=None, color_weight=None, hed_gram_weight=None):
         self.encoder = encoder
         self.fast = bf16_copy(encoder)
         self.loss_net = lossnet.loss_net(loss_net).name
@@ -82,7 +83,7 @@ class _Base(Task):
         # VGG losses, so with a Lite loss network the encoder stops at relu4_1 (a third of its cost saved)
         self.taps = TAPS if self.lite is None else TAPS[:4]
         given = {"content": content_weight, "style": style_weight, "remd": remd_weight, "selfsim": selfsim_weight,
-                 "color": color_weight}
+                 "color": color_weight, "hed_gram": hed_gram_weight}
         base = VGG_WEIGHTS if self.lite is None else LITE_WEIGHTS
         self.w = {k: (given[k] if given[k] is not None else v) for k, v in base.items()}
 
@@ -101,7 +102,12 @@ class _Base(Task):
         """Content and style terms of `out` on the task's loss network (cf/sf: VGG features, for hed-vgg16)."""
         if self.lite is None:
             return lapstyle_losses(self.encoder(out, TAPS), cf, sf, self.w)
-        return lite_losses(self.lite, out, self.lite_features(content), self.lite_features(style), style, self.w)
+        terms = lite_losses(self.lite, out, self.lite_features(content), self.lite_features(style), style, self.w)
+        if self.w["hed_gram"]:
+            of = self.encoder(out, DETAIL_TAPS)
+            terms["hed_gram"] = sum(L.gram_distance(of[k].float(), L.batch_gram(sf[k])) for k in DETAIL_TAPS)
+            terms["total"] = terms["total"] + self.w["hed_gram"] * terms["hed_gram"]
+        return terms
 
     def draft(self, net: DraftNet, cf: dict, sf: dict, size) -> torch.Tensor:
         t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
@@ -169,9 +175,11 @@ class RevisionTask(_Base):
                  **weights):
         super().__init__(encoder, **weights)
         self.levels = levels
-        self.teacher = bf16_copy(teacher.eval().requires_grad_(False)) if teacher is not None else None
-        self.draft_net = draft.eval().requires_grad_(False)
-        self.lower = [r.eval().requires_grad_(False) for r in (lower or [])]
+        dev = next(encoder.parameters()).device
+        frozen = lambda net: net.to(dev).eval().requires_grad_(False)  # noqa: E731
+        self.teacher = bf16_copy(frozen(teacher)) if teacher is not None else None
+        self.draft_net = frozen(draft)
+        self.lower = [frozen(r) for r in (lower or [])]
         self.net = net or RevisionNet()
         self.disc = PatchDiscriminator().to(next(encoder.parameters()).device)  # before its optimizer's state
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr_d, betas=(0.5, 0.999))

@@ -1,10 +1,11 @@
 """Train on a lent GPU machine (the `device` tool) from the packs of docs/device/pack.py, with `brushwork train`'s
 own trainer: the machine has PyTorch but not our pinned wheels, so the encoder loads the packed fp16 VGG layers.
 
-    python3 docs/device/train.py MODEL SECONDS [INIT]    # MODEL: lapstyle-draft | lapstyle-revision
+    python3 docs/device/train.py MODEL SECONDS [INIT|-] [NAME] [option=value ...]  # MODEL: lapstyle-draft | lapstyle-revision
 
 SECONDS of training steps (the trainer's clock), then the fp16 weights, the loss log and the last samples go to
-$OUT/MODEL/. Session 7 trained the LapStyle draft this way: batch 16, 128 px crops, ~17 steps/s on one H200.
+$OUT/NAME/ (default NAME: MODEL); options (e.g. hed_gram_weight=15) go to the task. Two runs with different
+NAMEs can share the GPU at once (small batches leave it mostly idle). Session 7 trained the LapStyle draft this way: batch 16, 128 px crops, ~17 steps/s on one H200.
 A revision run also needs DRAFT (the frozen draft's weights, default: the shipped one).
 """
 from __future__ import annotations
@@ -50,22 +51,25 @@ def packed_encoder(pool="max", padding_mode="zeros", auto_fetch=True):
 def main() -> None:
     model, seconds = sys.argv[1], float(sys.argv[2])
     batch, crop, load, options, init = RUNS[model]
-    init = sys.argv[3] if len(sys.argv) > 3 else init
+    init = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else init
+    name = sys.argv[4] if len(sys.argv) > 4 else model
+    options = {**options, **{k: float(v) for k, v in (a.split("=", 1) for a in sys.argv[5:])}}
     encoder.load_encoder = packed_encoder
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
     cfg = TrainConfig(model=model, content_dir=f"{DATA}/train/content", style_dir=f"{DATA}/train/style",
-                      run_dir=f"/tmp/run_{model}", iters=10**6, batch=batch, crop=crop, load_size=load, lr=1e-4,
+                      run_dir=f"/tmp/run_{name}", iters=10**6, batch=batch, crop=crop, load_size=load, lr=1e-4,
                       lr_decay=5e-5, log_every=10, save_every=1000, sample_every=1000, max_seconds=seconds,
-                      device="cuda", threads=4, seed=1, options=options)
+                      device=os.environ.get("DEVICE", "cuda"), threads=4, seed=1, options=options)
     t0 = time.time()
     path = train(cfg, init_from=init, eval_dir=(f"{DATA}/eval/content", f"{DATA}/eval/style"))
-    out = Path(os.environ.get("OUT", "/tmp/out")) / model
+    out = Path(os.environ.get("OUT", "/tmp/out")) / name
     out.mkdir(parents=True, exist_ok=True)
     for f in (path, f"{cfg.run_dir}/log.jsonl", f"{cfg.run_dir}/samples_latest.jpg"):
-        shutil.copy(f, out)
+        if Path(f).is_file():
+            shutil.copy(f, out)
     summary = json.loads(Path(cfg.run_dir, "summary.json").read_text())
-    print(model, "done in", round(time.time() - t0), "s:", summary, flush=True)
+    print(name, options, "done in", round(time.time() - t0), "s:", summary, flush=True)
 
 
 if __name__ == "__main__":
