@@ -92,7 +92,8 @@ def test_style_statistics_are_cached(st, eval_content, eval_style):
     st.stylize_tensor(eval_content[3], eval_style[4], size=96)
     n = len(st.cache)
     st.stylize_tensor(eval_content[4], eval_style[4], size=96)
-    assert n == 1 and len(st.cache) == n
+    assert n == 2 and len(st.cache) == n  # the style's statistics and its side of the palette transport
+    assert sum(k[0] == "palette" for k in st.cache) == 1
 
 
 def test_transfer_features_follow_masks_weights_and_strength(encoder, eval_content, eval_style):

@@ -73,24 +73,34 @@ def _quantiles(v: torch.Tensor, k: int = 256) -> torch.Tensor:
     return v.t().contiguous().sort(1).values[:, torch.linspace(0, len(v) - 1, k).round().long()].t()
 
 
-def transfer_palette(img: torch.Tensor, reference: torch.Tensor, iterations: int = 12, seed: int = 0,
-                     sample: int = 4096) -> torch.Tensor:
+def palette_plan(reference: torch.Tensor, iterations: int = 12, seed: int = 0,
+                 sample: int = 4096) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The part of `transfer_palette` that depends only on the reference: each step's random rotation and the
+    reference's quantiles along it. Cache it per painting and every picture skips those sorts."""
+    gen = torch.Generator().manual_seed(seed)
+    r = reference.float().flatten(2)[0].t()
+    r = r[::max(1, len(r) // sample)]
+    plan = []
+    for _ in range(iterations):
+        rot, _ = torch.linalg.qr(torch.randn(3, 3, generator=gen))
+        plan.append((rot, _quantiles(r @ rot)))
+    return plan
+
+
+def transfer_palette(img: torch.Tensor, reference: torch.Tensor | None = None, iterations: int = 12, seed: int = 0,
+                     sample: int = 4096, plan: list | None = None) -> torch.Tensor:
     """`img` recoloured so its whole colour distribution matches `reference`'s (sliced optimal transport, Pitie
     et al.): unlike mean/covariance matching it moves hues, e.g. a green river into a painting's blues and ochres.
 
     Each iteration matches the 1-D distributions along three random orthogonal axes: the map from the image's
     quantiles to the reference's is learned on up to `sample` of its pixels and applied to all of them, so the
-    cost stays a few ms at any size."""
-    gen = torch.Generator().manual_seed(seed)
+    cost stays a few ms at any size. `plan` (from `palette_plan`) stands for reference, iterations and seed."""
+    plan = plan if plan is not None else palette_plan(reference, iterations, seed, sample)
     x = img.float().flatten(2)[0].t().contiguous()  # (N, 3)
-    r = reference.float().flatten(2)[0].t()
     xs = x[::max(1, len(x) // sample)].clone()
-    r = r[::max(1, len(r) // sample)]
     basis = torch.eye(3)  # the full image is kept in the last iteration's rotated axes: one product per step
-    for _ in range(iterations):
-        rot, _ = torch.linalg.qr(torch.randn(3, 3, generator=gen))
+    for rot, tgt in plan:
         src = _quantiles(xs @ rot)  # (256, 3) quantiles of the image along each axis
-        tgt = _quantiles(r @ rot)  # ... and of the reference
         xs = _interp(xs @ rot, src, tgt) @ rot.t()
         x = _interp(x @ (basis.t() @ rot), src, tgt)
         basis = rot

@@ -173,7 +173,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
                             progress=progress, desc="paint tiles")
         out = out[..., m:m + h, m:m + w]
         if opts.palette > 0:  # the network keeps much of the photo's hues: move them onto the painting's palette
-            out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks) - out)
+            out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks, cache, keys) - out)
         out = out.clamp(0, 1)
     emit(callback, "decode", 1, 1, out)
     return out

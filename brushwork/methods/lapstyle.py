@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..core import pyramid
 from ..core.encoder import shared_encoder
-from ..core.color import transfer_palette
+from ..core.color import palette_plan, transfer_palette
 from ..core.images import resize_long_side
 from ..core.tiling import run_tiled
 from ..errors import BrushworkError
@@ -127,18 +127,29 @@ def revise(rev, band: torch.Tensor, up: torch.Tensor, code: torch.Tensor, opts: 
 PALETTE_STEPS = 8  # sliced-OT iterations: colour distance within ~0.3 of 12 steps, in two thirds of the time
 
 
-def palette_of(img: torch.Tensor, styles, weights, masks) -> torch.Tensor:
+def palette_of(img: torch.Tensor, styles, weights, masks, cache: dict | None = None, keys=None) -> torch.Tensor:
     """`img` in the paintings' colours: its colour distribution moved onto theirs (sliced optimal transport).
-    Blends draw on each painting's pixels in proportion to its weight; masks give each region its painting's."""
-    pixels = [resize_long_side(s, 128).flatten(2) for s in styles]
+    Blends draw on each painting's pixels in proportion to its weight; masks give each region its painting's.
+    The paintings' side of the transport is cached per style (keys) when a cache is given."""
+    keys = keys or [id(s) for s in styles]
+
+    def pixels(s):
+        return resize_long_side(s, 128).flatten(2)
+
     if masks:
         regions = [F.interpolate(m.float(), size=img.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
-        painted = [r * transfer_palette(img, p[..., None], PALETTE_STEPS) for r, p in zip(regions, pixels)]
-        return sum(painted) / (sum(regions) + 1e-6)
-    n = min(p.shape[-1] for p in pixels)
-    pool = torch.cat([p[..., torch.linspace(0, p.shape[-1] - 1, max(1, round(n * w))).long()]
-                      for p, w in zip(pixels, weights) if w > 0], -1)
-    return transfer_palette(img, pool[..., None], PALETTE_STEPS)
+        plans = [cached(cache, ("palette", k), lambda s=s: palette_plan(pixels(s)[..., None], PALETTE_STEPS))
+                 for s, k in zip(styles, keys)]
+        return sum(r * transfer_palette(img, plan=p) for r, p in zip(regions, plans)) / (sum(regions) + 1e-6)
+
+    def pooled():
+        px = [pixels(s) for s in styles]
+        n = min(p.shape[-1] for p in px)
+        pool = torch.cat([p[..., torch.linspace(0, p.shape[-1] - 1, max(1, round(n * w))).long()]
+                          for p, w in zip(px, weights) if w > 0], -1)
+        return palette_plan(pool[..., None], PALETTE_STEPS)
+
+    return transfer_palette(img, plan=cached(cache, ("palette", tuple(keys), tuple(weights)), pooled))
 
 
 DRAFT_MARGIN = 1 / 16  # of the draft's shorter side, reflected on every side before drafting
@@ -176,7 +187,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
 
         out = paint({k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength) for k in DRAFT_LAYERS})
         if opts.palette > 0:
-            out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks) - out)
+            out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks, cache, keys) - out)
         if opts.strength < 1:  # give back what the draft loses of the photo, in proportion: strength 0 = the photo
             out = out + (1 - opts.strength) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
         steady = emit(callback, "draft", 1, 1, out.clamp(0, 1))
