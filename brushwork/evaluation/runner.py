@@ -219,10 +219,18 @@ def write_csv(out_dir: Path, data: dict) -> Path:
     return path
 
 
-def _fresh(rec: dict | None, out_dir: Path, options: dict, content: Item, style: Item) -> bool:
-    """Whether a cached record can be reused: same inputs, same options, and its image (if any) on disk."""
+def models_id() -> str:
+    """A fingerprint of the shipped networks (their SHA256SUMS): results of other weights are not reused."""
+    sums = Path(__file__).resolve().parents[1] / "assets" / "models" / "SHA256SUMS"
+    return hashlib.sha256(sums.read_bytes()).hexdigest()[:12] if sums.is_file() else ""
+
+
+def _fresh(rec: dict | None, out_dir: Path, options: dict, content: Item, style: Item, models: str | None = None) -> bool:
+    """Whether a cached record can be reused: same inputs, same options, the same shipped networks (for a
+    method's run), and its image (if any) on disk."""
     return bool(rec) and rec.get("options") == options and rec.get("content_sha") == content.sha \
-        and rec.get("style_sha") == style.sha and (not rec.get("image") or (out_dir / rec["image"]).is_file())
+        and rec.get("style_sha") == style.sha and (models is None or rec.get("models") == models) \
+        and (not rec.get("image") or (out_dir / rec["image"]).is_file())
 
 
 # ---- running ----------------------------------------------------------------------------------------------------
@@ -254,7 +262,7 @@ def _record(method: str, content: Item, style: Item, size: int, out, cost, optio
     return {"method": method, "content": content.name, "style": style.name, "size": size,
             "width": int(out.shape[-1]), "height": int(out.shape[-2]), "seconds": cost.seconds,
             "peak_rss_mb": cost.peak_rss_mb, "options": options, "content_sha": content.sha, "style_sha": style.sha,
-            "content_path": str(content.path), "style_path": str(style.path)}
+            "content_path": str(content.path), "style_path": str(style.path), "models": models_id()}
 
 
 def check_options(methods: list[str], options: dict, size: int) -> dict[str, dict]:
@@ -289,7 +297,7 @@ def _plan_sweep(data, out_dir, methods, options, first, size, timing_sizes, forc
     for m in methods:
         for ts in sorted({int(t) for t in timing_sizes}):
             k = run_key(m, first[0].name, first[1].name, ts)
-            if force or not _fresh(data["timings"].get(k), out_dir, options[m], *first):
+            if force or not _fresh(data["timings"].get(k), out_dir, options[m], *first, models_id()):
                 sweep.append((k, m, ts))
     return sweep
 
@@ -391,7 +399,7 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
     pairs = [(m, c, s) for m in methods for c in contents for s in styles]
     keys = [run_key(m, c.name, s.name, size) for m, c, s in pairs]
     todo = [(k, p) for k, p in zip(keys, pairs)
-            if force or not _fresh(data["runs"].get(k), out_dir, options[p[0]], p[1], p[2])]
+            if force or not _fresh(data["runs"].get(k), out_dir, options[p[0]], p[1], p[2], models_id())]
     sweep = _plan_sweep(data, out_dir, methods, options, (contents[0], styles[0]), size, timing_sizes, force)
     if todo or sweep or "machine" not in data:
         data["machine"] = machine_info()  # where the numbers were measured

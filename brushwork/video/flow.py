@@ -60,11 +60,12 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
 
 
-def warp(img: np.ndarray, backward: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+def warp(img: np.ndarray, backward: np.ndarray, border: int = cv2.BORDER_REPLICATE,
+         interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """`img` (the previous frame, HxW or HxWxC) resampled onto the current frame along the backward flow."""
     h, w = backward.shape[:2]
     gx, gy = _grid(h, w)
-    return cv2.remap(img, gx + backward[..., 0], gy + backward[..., 1], cv2.INTER_LINEAR, borderMode=border)
+    return cv2.remap(img, gx + backward[..., 0], gy + backward[..., 1], interpolation, borderMode=border)
 
 
 def consistent(fwd: np.ndarray, bwd: np.ndarray, alpha: float = 0.01, beta: float = 0.5) -> np.ndarray:

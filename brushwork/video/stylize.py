@@ -35,10 +35,12 @@ DEFAULT_CONSISTENCY = 0.9
 DEFAULT_SIZE = 640
 DETAIL_SIGMA = 0.01  # the warped frame's low frequencies: below a Gaussian of this sigma (fraction of the long side)
 DETAIL_WEIGHT = 0.55  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
-# LapStyle: the draft is blended with the previous frame's at `consistency`, so the output blend can be lighter
-# (this fraction of it). 320 px, 16 frames, starry-night: warping error 0.41x of frame by frame at +5.6% Gram
-# style loss, against 0.54x at +5.8% for the output blend alone (benchmarks/bench_video.py, BENCHMARKS.md).
-OUTPUT_SHARE_WITH_DRAFT = 0.55
+# LapStyle: the draft is blended with the previous frame's at `consistency` (warped bicubically), so the output
+# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night: warping error
+# 0.59x of frame by frame, content loss -8%, Gram style loss +10% (benchmarks/bench_video.py, BENCHMARKS.md).
+OUTPUT_SHARE_WITH_DRAFT = 0.7
+DRAFT_SHARE = 1.0  # the draft's blend weight, as a fraction of `consistency`
+DRAFT_WARP = cv2.INTER_CUBIC  # bilinear warps, repeated frame after frame, blur a 160 px draft into the photo's look
 
 
 @dataclass
@@ -139,7 +141,8 @@ class DraftSteadier:
                 flow = cv2.resize(motion.backward, (w, h), interpolation=cv2.INTER_AREA) * np.array(
                     [w / big_w, h / big_h], np.float32)
                 valid = cv2.resize(motion.valid.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-                draft = draft + (self.weight * valid)[..., None] * (F.warp(self.prev, flow) - draft)
+                warped = F.warp(self.prev, flow, interpolation=DRAFT_WARP)  # the draft is small: keep it sharp
+                draft = draft + (self.weight * valid)[..., None] * (warped - draft)
             self.prev = draft
             return to_tensor_float(draft)
         return on_progress
@@ -190,7 +193,7 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
     info = reader.info
     w, h = frame_size(info.width, info.height, size)
     color_ref = load_image(gallery.resolve(color_from), size=512) if color_from is not None else None
-    steadier = DraftSteadier(consistency) if method == "lapstyle" and consistency > 0 else None
+    steadier = DraftSteadier(consistency * DRAFT_SHARE) if method == "lapstyle" and consistency > 0 else None
     blender = TemporalBlender(consistency * (OUTPUT_SHARE_WITH_DRAFT if steadier else 1.0))
     spent = 0.0
     with reader, Writer(output, w, h, info.rate, reader.c.streams.video[0].time_base, info.rotation,
