@@ -37,8 +37,8 @@ DETAIL_SIGMA = 0.01  # the warped frame's low frequencies: below a Gaussian of t
 DETAIL_WEIGHT = 0.55  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
 # LapStyle: the draft is blended with the previous frame's at `consistency` (warped bicubically), so the output
 # blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night: warping error
-# 0.59x of frame by frame, content loss -8%, Gram style loss +10% (benchmarks/bench_video.py, BENCHMARKS.md).
-OUTPUT_SHARE_WITH_DRAFT = 0.7
+# 0.595x of frame by frame, content loss -8.0%, Gram style loss +9.4% (benchmarks/bench_video.py, BENCHMARKS.md).
+OUTPUT_SHARE_WITH_DRAFT = 0.67
 DRAFT_SHARE = 1.0  # the draft's blend weight, as a fraction of `consistency`
 DRAFT_WARP = cv2.INTER_CUBIC  # bilinear warps, repeated frame after frame, blur a 160 px draft into the photo's look
 
