@@ -12,6 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from tqdm import tqdm
@@ -219,8 +220,9 @@ def write_csv(out_dir: Path, data: dict) -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
 def models_id() -> str:
-    """A fingerprint of the shipped networks (their SHA256SUMS): results of other weights are not reused."""
+    """A fingerprint of the shipped networks (their SHA256SUMS, read once): results of other weights are not reused."""
     sums = Path(__file__).resolve().parents[1] / "assets" / "models" / "SHA256SUMS"
     return hashlib.sha256(sums.read_bytes()).hexdigest()[:12] if sums.is_file() else ""
 

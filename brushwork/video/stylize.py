@@ -67,8 +67,9 @@ def frame_size(width: int, height: int, size: int | None) -> tuple[int, int]:
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> (1, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div_(255.0)
+    """HxWx3 uint8 (0-255) or float ([0, 1]) -> (1, 3, H, W) float in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+    return t.div_(255.0) if rgb.dtype == np.uint8 else t
 
 
 def to_float(t: torch.Tensor) -> np.ndarray:
@@ -144,13 +145,8 @@ class DraftSteadier:
                 warped = F.warp(self.prev, flow, interpolation=DRAFT_WARP)  # the draft is small: keep it sharp
                 draft = draft + (self.weight * valid)[..., None] * (warped - draft)
             self.prev = draft
-            return to_tensor_float(draft)
+            return to_tensor(draft)
         return on_progress
-
-
-def to_tensor_float(img: np.ndarray) -> torch.Tensor:
-    """HxWx3 float -> (1, 3, H, W) float tensor."""
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
 
 
 def _prepare_styles(styles: list, preserve_color: str | None, first: torch.Tensor, size: int):
