@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .stats import mean_cov, sqrtm_psd
@@ -54,23 +55,32 @@ def match_color(img: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return out.view_as(img[0])[None].clamp(0, 1).to(img.dtype)
 
 
-def _interp(v: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, bins: int = 1024) -> torch.Tensor:
-    """Piecewise-linear map of v (N, C) through the increasing knots (xs, ys) (K, C), per column, clamped at the
-    ends. Through a uniform lookup table of `bins` entries: arithmetic indexing instead of N binary searches."""
+def _table(xs: torch.Tensor, ys: torch.Tensor, bins: int = 1024):
+    """The piecewise-linear map through the increasing knots (xs, ys) (K, C), per column, as a uniform lookup
+    table: (values (C, bins), steps to the next entry (C, bins), lo (C, 1), bins per unit (C, 1))."""
     lo, hi = xs[0], xs[-1]
     grid = lo + (hi - lo) * torch.linspace(0, 1, bins)[:, None]  # (bins, C)
     i = torch.searchsorted(xs.t().contiguous(), grid.t().contiguous()).t().clamp(1, len(xs) - 1)
     x0, x1, y0, y1 = xs.gather(0, i - 1), xs.gather(0, i), ys.gather(0, i - 1), ys.gather(0, i)
-    lut = y0 + ((grid - x0) / (x1 - x0).clamp_min(1e-8)).clamp(0, 1) * (y1 - y0)  # (bins, C)
-    pos = ((v - lo) / (hi - lo).clamp_min(1e-8)).clamp(0, 1) * (bins - 1)
-    j = pos.long().clamp(max=bins - 2)
-    frac = pos - j
-    return lut.gather(0, j) * (1 - frac) + lut.gather(0, j + 1) * frac
+    lut = (y0 + ((grid - x0) / (x1 - x0).clamp_min(1e-8)).clamp(0, 1) * (y1 - y0)).t().contiguous()
+    step = torch.cat([lut[:, 1:] - lut[:, :-1], torch.zeros(len(lut), 1)], 1)
+    return lut, step, lo[:, None], (bins - 1) / (hi - lo).clamp_min(1e-8)[:, None]
+
+
+def _interp(v: torch.Tensor, table) -> torch.Tensor:
+    """v (C, N) mapped through a `_table`, clamped at its ends: arithmetic indexing, not N binary searches.
+    Rows in memory: ~3x faster than columns at 256 px, and it keeps its speed on two threads."""
+    lut, step, lo, scale = table
+    pos = (v - lo).mul_(scale).clamp_(0, lut.shape[1] - 1)
+    j = pos.long()
+    return torch.take_along_dim(step, j, 1).mul_(pos.sub_(j)).add_(torch.take_along_dim(lut, j, 1))
 
 
 def _quantiles(v: torch.Tensor, k: int = 256) -> torch.Tensor:
-    """k evenly spaced quantiles of each column of v (N, C), by one sort (of rows in memory: ~5x faster)."""
-    return v.t().contiguous().sort(1).values[:, torch.linspace(0, len(v) - 1, k).round().long()].t()
+    """k evenly spaced quantiles of each column of v (N, C), by one sort of rows in memory (numpy's: ~5x faster
+    than torch's here)."""
+    rows = np.sort(v.t().detach().float().numpy(), 1)
+    return torch.from_numpy(rows[:, np.linspace(0, len(v) - 1, k).round().astype(np.int64)].T.copy())
 
 
 def palette_plan(reference: torch.Tensor, iterations: int = 12, seed: int = 0,
@@ -96,16 +106,16 @@ def transfer_palette(img: torch.Tensor, reference: torch.Tensor | None = None, i
     quantiles to the reference's is learned on up to `sample` of its pixels and applied to all of them, so the
     cost stays a few ms at any size. `plan` (from `palette_plan`) stands for reference, iterations and seed."""
     plan = plan if plan is not None else palette_plan(reference, iterations, seed, sample)
-    x = img.float().flatten(2)[0].t().contiguous()  # (N, 3)
-    xs = x[::max(1, len(x) // sample)].clone()
+    x = img.float().flatten(2)[0].contiguous()  # (3, N)
+    xs = x[:, ::max(1, x.shape[1] // sample)].t().contiguous()  # (n, 3)
     basis = torch.eye(3)  # the full image is kept in the last iteration's rotated axes: one product per step
     for rot, tgt in plan:
-        src = _quantiles(xs @ rot)  # (256, 3) quantiles of the image along each axis
-        xs = _interp(xs @ rot, src, tgt) @ rot.t()
-        x = _interp(x @ (basis.t() @ rot), src, tgt)
+        table = _table(_quantiles(xs @ rot), tgt)  # from the image's 256 quantiles along each axis to the reference's
+        xs = _interp((xs @ rot).t(), table).t() @ rot.t()
+        x = _interp((basis.t() @ rot).t() @ x, table)
         basis = rot
-    x = x @ basis.t()
-    return x.t().reshape(img.shape[1:])[None].clamp(0, 1).to(img.dtype).contiguous()
+    x = basis @ x
+    return x.reshape(img.shape[1:])[None].clamp_(0, 1).to(img.dtype)
 
 
 def canonical(mode: str | None) -> str | None:
