@@ -50,6 +50,31 @@ def test_draft_then_revision_training_runs(tmp_path):
     assert rev.is_file()
 
 
+def test_draft_identity_term_uses_a_few_crops_of_the_batch(encoder, eval_content):
+    """identity_batch=n: the second decoder pass (reconstructing the photo) sees n crops, not the whole batch."""
+    from brushwork.training.lapstyle import DraftTask
+
+    content = torch.cat([load_image(p, size=64)[..., :48, :64] for p in eval_content[:4]])
+    seen = []
+    for n, expect in ((2, 2), (0, 4)):
+        task = DraftTask(encoder, identity_weight=1.0, identity_batch=n)
+        hook = task.net.register_forward_hook(lambda mod, args, out: seen.append(out.shape[0]))
+        terms = task.losses(content, content.flip(0))
+        hook.remove()
+        assert seen[-2:] == [4, expect] and torch.isfinite(terms["identity"])
+
+
+def test_reflection_padding_stays_bf16_under_autocast():
+    """Autocast would run reflection_pad2d in fp32 (dtype copies around every decoder conv); ours keeps bf16."""
+    from brushwork.nets.adain import ReflectPad
+
+    x = torch.rand(2, 8, 9, 7, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.nn.ReflectionPad2d(1)(x).dtype == torch.float32  # what the stock module does
+        y = ReflectPad(1)(x)
+    assert y.dtype == torch.bfloat16 and torch.equal(y, torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+
+
 def test_revision_trained_for_reuse_runs_at_every_top_level(encoder, eval_content, eval_style):
     """levels=2: the trained network revises twice in a row (as inference reuses it), gradients through both."""
     from brushwork.training.lapstyle import RevisionTask

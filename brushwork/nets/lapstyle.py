@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adain import Decoder, mean_std
+from .adain import Decoder, ReflectPad, mean_std
 
 DRAFT_LAYERS = ("relu2_1", "relu3_1", "relu4_1")
 CODE_LAYERS = ("relu1_1", "relu2_1")
@@ -19,7 +19,7 @@ CODE_DIM = 2 * (64 + 128)
 
 
 def conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride))
+    return nn.Sequential(ReflectPad(1), nn.Conv2d(cin, cout, 3, stride))
 
 
 class ResBlock(nn.Module):
