@@ -28,11 +28,12 @@ def transfer(feat: torch.Tensor, stats: list, weights: list[float], masks: list[
         for (sm, ss), m in zip(stats, ms):
             cm, cs = mean_std(feat, m)
             out = out + (m / total) * ((feat - cm) / cs * ss + sm)
-    else:
-        cm, cs = mean_std(feat)
-        normed = (feat - cm) / cs
-        out = sum(w * (normed * ss + sm) for (sm, ss), w in zip(stats, weights))
-    return strength * out + (1.0 - strength) * feat
+        return strength * out + (1.0 - strength) * feat
+    # one style or a blend, then strength: all one per-channel affine map of feat, applied in a single pass
+    cm, cs = mean_std(feat)
+    scale = sum(w * ss for (_, ss), w in zip(stats, weights)) / cs
+    shift = sum(w * sm for (sm, _), w in zip(stats, weights)) - cm * scale
+    return torch.addcmul(strength * shift, feat, strength * scale + (1.0 - strength))
 
 
 class ReflectPad(nn.ReflectionPad2d):
