@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from brushwork.core import losses as L
+from brushwork.core.images import load_image
 
 
 def test_gram_of_known_tensor():
@@ -60,3 +61,30 @@ def test_blend_stats_is_weighted_mean():
     assert torch.allclose(L.blend_stats([a, b], [0.25, 0.75]), torch.full((2, 2), 0.25))
     m = L.blend_stats([(a, a), (b, b)], [0.5, 0.5])
     assert isinstance(m, tuple) and math.isclose(m[0][0, 0].item(), 0.5)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_batch_gram_matches_the_plain_product_in_every_layout(encoder, eval_content, layout, dtype):
+    """The one-product symmetric backward and the channels-last reading give the textbook Gram and gradient."""
+    from brushwork.core.losses import batch_gram, gram_distance
+
+    img = load_image(eval_content[0], size=96)
+    feat = encoder(img, ("relu2_1",))["relu2_1"].float().detach()
+    target = batch_gram(encoder(load_image(eval_content[1], size=96), ("relu2_1",))["relu2_1"].float())
+    grads, values = [], []
+    for fast in (False, True):
+        x = feat.to(dtype).clone(memory_format=layout).requires_grad_(True)  # a fresh leaf each time
+        if fast:
+            g = batch_gram(x)
+        else:
+            f = x.float().flatten(2)
+            g = f @ f.transpose(1, 2) / f.shape[2]
+        ((g - target) ** 2).sum().backward()
+        grads.append(x.grad.float())
+        values.append(g.detach())
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    assert values[1].dtype == torch.float32
+    assert (values[1] - values[0]).abs().max() <= tol * values[0].abs().max()
+    assert (grads[1] - grads[0]).norm() <= tol * grads[0].norm()
+    assert gram_distance(feat, target) > 0

@@ -143,10 +143,35 @@ def self_similarity_loss(feat: torch.Tensor, content_feat: torch.Tensor, n: int 
     return (dx - dc).abs().sum((1, 2)).mean() / x.shape[1]
 
 
+class _Gram(torch.autograd.Function):
+    """M^T M / P of (N, P, C) positions x channels (or M M^T of (N, C, P)) in M's dtype (bf16 maps: bf16 products
+    with fp32 accumulation, as autocast did), with the symmetric backward in one product: autograd's own adds the
+    two products' gradients, a full-map pass that cost as much as the product itself."""
+
+    @staticmethod
+    def forward(ctx, m: torch.Tensor, positions_first: bool) -> torch.Tensor:
+        ctx.save_for_backward(m)
+        ctx.positions_first = positions_first
+        n = m.shape[1] if positions_first else m.shape[2]
+        with torch.autocast(m.device.type, enabled=False):
+            return (m.transpose(1, 2) @ m if positions_first else m @ m.transpose(1, 2)).float() / n
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (m,) = ctx.saved_tensors
+        n = m.shape[1] if ctx.positions_first else m.shape[2]
+        sym = ((g + g.transpose(1, 2)) / n).to(m.dtype)
+        return (m @ sym if ctx.positions_first else sym @ m), None
+
+
 def batch_gram(feat: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, C) Gram matrices in fp32, normalised by the number of positions."""
-    f = feat.float().flatten(2)
-    return f @ f.transpose(1, 2) / f.shape[2]
+    """(N, C, H, W) -> (N, C, C) fp32 Gram matrices, normalised by the number of positions. Channels-last maps are
+    read in their own layout (no transposing copy of the map, forward or backward)."""
+    f = feat if feat.dtype in (torch.float32, torch.bfloat16) else feat.float()
+    n, c = f.shape[:2]
+    if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
+        return _Gram.apply(f.permute(0, 2, 3, 1).reshape(n, -1, c), True)
+    return _Gram.apply(f.flatten(2), False)
 
 
 def gram_distance(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

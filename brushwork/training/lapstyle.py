@@ -105,7 +105,7 @@ class _Base(Task):
         terms = lite_losses(self.lite, out, self.lite_features(content), self.lite_features(style), style, self.w)
         if self.w["hed_gram"]:
             of = self.encoder(out, DETAIL_TAPS)
-            terms["hed_gram"] = sum(L.gram_distance(of[k].float(), L.batch_gram(sf[k])) for k in DETAIL_TAPS)
+            terms["hed_gram"] = sum(L.gram_distance(of[k], L.batch_gram(sf[k])) for k in DETAIL_TAPS)
             terms["total"] = terms["total"] + self.w["hed_gram"] * terms["hed_gram"]
         return terms
 
@@ -228,7 +228,8 @@ class RevisionTask(_Base):
             tf, of = self.features(target, DETAIL_TAPS), self.encoder(out, DETAIL_TAPS)
             lf = sum(F.l1_loss(of[k].float(), tf[k]) / FEATURE_SCALE[k] for k in DETAIL_TAPS)
             return {"total": lt + lf, "teacher": lt, "teacher_feat": lf}
-        cf, sf = self.features(content), self.features(style)
+        sf = self.features(style)
+        cf = self.features(content) if self.lite is None else None  # the Lite losses read their own features
         out = self.stylize(content, style, sf)
         # discriminator step (its own optimizer), then the generator's adversarial term
         self.disc.to(out.device).train()
