@@ -11,6 +11,7 @@ revision a patch discriminator (LSGAN).
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -77,8 +78,9 @@ class _Base(Task):
         self.encoder = encoder
         self.fast = bf16_copy(encoder)
         self.loss_net = lossnet.loss_net(loss_net).name
-        self.lite = None if loss_net == "hed-vgg16" else lossnet.load(loss_net, "reflect").to(
-            next(encoder.parameters()).device)
+        dev = next(encoder.parameters()).device
+        lite = None if loss_net == "hed-vgg16" else lossnet.load(loss_net, "reflect")  # cached for the process:
+        self.lite = lite if lite is None or dev.type == "cpu" else copy.deepcopy(lite).to(dev)  # moved as a copy
         # the networks read relu2_1..relu4_1 (and relu1_1/relu2_1 for the style code); relu5_1 only feeds the
         # VGG losses, so with a Lite loss network the encoder stops at relu4_1 (a third of its cost saved)
         self.taps = TAPS if self.lite is None else TAPS[:4]
