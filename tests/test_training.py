@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -170,3 +171,29 @@ def test_fade_run_exports_the_adain_decoder(tmp_path):
     keys = set(Decoder().state_dict())
     assert set(load_file(str(train(cfg)))) == keys
     assert set(load_file(str(export_checkpoint(tmp_path, tmp_path / "mid.safetensors")))) == keys
+
+
+def test_mix_weights_interpolates_tensor_by_tensor(tmp_path):
+    """share 0 gives the first network, 1 the second, 0.6 the weighted mean; other networks are refused."""
+    from safetensors.torch import load_file, save_file
+
+    from brushwork.errors import BrushworkError
+    from brushwork.nets.lapstyle import RevisionNet
+    from brushwork.training.run import mix_weights
+
+    nets = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        state = {k: v.half() for k, v in RevisionNet().state_dict().items()}
+        state["up.0.1.weight"] = torch.randn_like(state["up.0.1.weight"])  # the zero-initialised layer, too
+        save_file(state, str(tmp_path / f"{seed}.safetensors"))
+        nets.append(state)
+    for share in (0.0, 0.6, 1.0):
+        mixed = load_file(str(mix_weights(tmp_path / "0.safetensors", tmp_path / "1.safetensors", share,
+                                          tmp_path / "m.safetensors")))
+        for k, v in mixed.items():
+            want = (1 - share) * nets[0][k].float() + share * nets[1][k].float()
+            assert v.dtype == torch.float16 and torch.allclose(v.float(), want, atol=2e-3), (share, k)
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(BrushworkError):
+        mix_weights(tmp_path / "0.safetensors", tmp_path / "other.safetensors", 0.5, tmp_path / "bad.safetensors")

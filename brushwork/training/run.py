@@ -100,3 +100,19 @@ def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
     save_file(tensors, str(out), metadata={"model": state["config"]["model"], "iterations": str(state["iter"]),
                                            "train_seconds": f"{state['elapsed']:.0f}"})
     return Path(out)
+
+
+def mix_weights(a: str | Path, b: str | Path, share: float, out: str | Path) -> Path:
+    """fp16 safetensors of (1 - share) x a + share x b, tensor by tensor (two runs of one lineage: a fine-tuned
+    network and its parent), with both sources in the metadata. How the default revision network of session 9
+    took part of a run's HED Gram gain while keeping most of its parent's photo."""
+    from safetensors.torch import load_file, save_file
+
+    if not 0.0 <= share <= 1.0:
+        raise BrushworkError(f"share must be between 0 and 1, got {share}")
+    wa, wb = load_file(str(a)), load_file(str(b))
+    if wa.keys() != wb.keys() or any(wa[k].shape != wb[k].shape for k in wa):
+        raise BrushworkError(f"{a} and {b} hold different networks")
+    mixed = {k: ((1 - share) * wa[k].float() + share * wb[k].float()).to(torch.float16).contiguous() for k in wa}
+    save_file(mixed, str(out), metadata={"mix": f"{1 - share:g} x {Path(a).name} + {share:g} x {Path(b).name}"})
+    return Path(out)
