@@ -36,10 +36,10 @@ DEFAULT_SIZE = 640
 DETAIL_SIGMA = 0.01  # the warped frame's low frequencies: below a Gaussian of this sigma (fraction of the long side)
 DETAIL_WEIGHT = 0.55  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
 # LapStyle: the draft is blended with the previous frame's at `consistency` (warped bicubically), so the output
-# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night: warping error
-# 0.595x of frame by frame, content loss -8.0%, Gram style loss +9.4% (benchmarks/bench_video.py, BENCHMARKS.md).
+# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night, session 9's
+# network: warping error 0.58x of frame by frame, content loss -7.9%, Gram style loss +7.2%
+# (benchmarks/bench_video.py, BENCHMARKS.md).
 OUTPUT_SHARE_WITH_DRAFT = 0.67
-DRAFT_SHARE = 1.0  # the draft's blend weight, as a fraction of `consistency`
 DRAFT_WARP = cv2.INTER_CUBIC  # bilinear warps, repeated frame after frame, blur a 160 px draft into the photo's look
 
 
@@ -189,7 +189,7 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
     info = reader.info
     w, h = frame_size(info.width, info.height, size)
     color_ref = load_image(gallery.resolve(color_from), size=512) if color_from is not None else None
-    steadier = DraftSteadier(consistency * DRAFT_SHARE) if method == "lapstyle" and consistency > 0 else None
+    steadier = DraftSteadier(consistency) if method == "lapstyle" and consistency > 0 else None
     blender = TemporalBlender(consistency * (OUTPUT_SHARE_WITH_DRAFT if steadier else 1.0))
     spent = 0.0
     with reader, Writer(output, w, h, info.rate, reader.c.streams.video[0].time_base, info.rotation,
