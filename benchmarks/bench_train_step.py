@@ -51,8 +51,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from safetensors.torch import load_file
+
+    from brushwork.nets.lapstyle import draft_design
+
     models = ROOT / "brushwork" / "assets" / "models"
-    rows = [("lapstyle-draft", 8, 128, {"identity_weight": 10.0}, "issue target <= 0.6 s"),
+    design = draft_design(load_file(str(models / "lapstyle_draft.safetensors")))  # the shipped draft's design
+    rows = [("lapstyle-draft", 8, 128, {"identity_weight": 10.0, "design": design},
+             f"{design} design (the shipped draft's), full losses; issue target <= 0.6 s"),
+            *([("lapstyle-draft", 8, 128, {"identity_weight": 10.0, "design": "full"}, "full design, for comparison")]
+              if design != "full" else []),
             ("lapstyle-revision", 4, 256, {"draft": str(models / "lapstyle_draft.safetensors"), "levels": 1},
              "draft at 128 px + revision at 256 px, patch discriminator")]
     lines = [f"## Training step time (`benchmarks/bench_train_step.py`, {time.strftime('%Y-%m-%d')})", "",

@@ -138,10 +138,10 @@ def test_train_init_from_and_export(tmp_path, tiny_sets, cli):
     diffs = [(got[k].float() - init[k].float()).abs().max().item() for k in init]
     assert max(diffs) > 0  # trained: the weights moved
     assert max(diffs) < 0.01  # from the --init-from weights (a random start is ~0.1 away everywhere)
-    from brushwork.nets import load_weights
-    from brushwork.nets.lapstyle import DraftNet
+    from brushwork.nets.lapstyle import draft_design, load_draft
 
-    dec = load_weights(DraftNet(), str(export))  # the export loads as the model it trained (strict keys)
+    dec = load_draft(str(export))  # the export loads as the model it trained (strict keys), of the shipped design
+    assert draft_design(dec.state_dict()) == draft_design(init)
     assert all(torch.isfinite(v).all() for v in dec.state_dict().values())
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from brushwork.core import pyramid
-from brushwork.nets.lapstyle import DRAFT_LAYERS, DraftNet, RevisionNet, style_code
+from brushwork.nets.lapstyle import DRAFT_LAYERS, DraftNet, RevisionNet, load_draft, style_code
 from brushwork.nets.adain import adain, mean_std
 from brushwork.core.images import load_image
 from brushwork.training.loop import TrainConfig
@@ -75,6 +75,129 @@ def test_reflection_padding_stays_bf16_under_autocast():
     assert y.dtype == torch.bfloat16 and torch.equal(y, torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
 
 
+@pytest.mark.parametrize("hw", [(7, 9), (16, 12)])
+def test_upconv_is_nearest_upsampling_then_a_reflect_padded_conv(hw):
+    """UpConv's folded 2x2 phase kernels give the numbers (and gradients) of upsample -> reflect pad -> 3x3 conv."""
+    import torch.nn.functional as F
+
+    from brushwork.nets.adain import UpConv
+
+    torch.manual_seed(0)
+    m = UpConv(6, 5)
+    x = torch.randn(2, 6, *hw, requires_grad=True)
+    ref = F.conv2d(F.pad(F.interpolate(x, scale_factor=2, mode="nearest"), (1, 1, 1, 1), mode="reflect"), m.weight, m.bias)
+    y = m(x)
+    assert y.shape == ref.shape and torch.allclose(y, ref, atol=1e-5)
+    g = torch.randn_like(y)
+    got, want = (torch.autograd.grad((out * g).sum(), [x, m.weight]) for out in (y, ref))
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(got, want))
+    with torch.no_grad():  # the in-place interleave of inference, bf16 channels-last as the methods run it
+        fast = m.to(torch.bfloat16)(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last))
+    assert fast.is_contiguous(memory_format=torch.channels_last) and (fast.float() - ref).abs().max() < 0.05
+
+
+def test_factored_draft_takes_the_draft_inputs_and_loads_by_its_keys(encoder, eval_content, eval_style, tmp_path):
+    """FactoredDraftNet reads the same AdaIN-ed taps as DraftNet at any size; saved weights load as their design
+    (ranks and all)."""
+    from safetensors.torch import save_file
+
+    from brushwork.nets.lapstyle import FactoredDraftNet, load_draft
+
+    c = load_image(eval_content[1], size=128)[..., :90, :125]  # odd feature sizes at every scale
+    s = load_image(eval_style[0], size=128)
+    cf, sf = encoder(c, DRAFT_LAYERS), encoder(s, DRAFT_LAYERS)
+    t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
+    small, full = FactoredDraftNet((16, 12, 12, 8, 8, 4, 4)), DraftNet()
+    assert small(t, c.shape[-2:]).shape == c.shape
+    assert sum(p.numel() for p in FactoredDraftNet().parameters()) < 0.6 * sum(p.numel() for p in full.parameters())
+    for net, name in ((small, "factored"), (full, "full")):
+        save_file(net.state_dict(), str(tmp_path / f"{name}.safetensors"))
+        loaded = load_draft(tmp_path / f"{name}.safetensors")
+        assert type(loaded) is type(net) and torch.equal(loaded(t, c.shape[-2:]), net(t, c.shape[-2:]))
+
+
+def test_factoring_a_draft_keeps_its_pictures(encoder, eval_content, eval_style):
+    """PCA of the trained draft's responses: at full rank the factored net is the draft itself; at the shipped
+    ranks it starts within a few percent of it (before any distillation); both well apart from a random net."""
+    from brushwork.nets import load_weights
+    from brushwork.nets.lapstyle import FactoredDraftNet
+    from brushwork.training.factor import factor_draft
+
+    parent = load_weights(DraftNet(), "brushwork/assets/models/lapstyle_draft_full.safetensors").eval()
+
+    def batch(i):
+        c, s = load_image(eval_content[i], size=128)[..., :96, :128], load_image(eval_style[i], size=128)[..., :96, :128]
+        cf, sf = encoder(c, DRAFT_LAYERS), encoder(s, DRAFT_LAYERS)
+        return {k: adain(cf[k].float(), *mean_std(sf[k])) for k in DRAFT_LAYERS}
+
+    fit, held = [batch(i) for i in range(4)], batch(5)
+    with torch.no_grad():
+        want = parent(held)
+        gaps = {r: (factor_draft(parent, fit, ranks=r)(held) - want).abs().mean().item()
+                for r in ((256, 256, 256, 128, 128, 64, 64), (128, 96, 96, 64, 48, 32, 24))}
+        random = (FactoredDraftNet()(held) - want).abs().mean().item()
+    assert gaps[(256, 256, 256, 128, 128, 64, 64)] < 1e-3
+    assert gaps[(128, 96, 96, 64, 48, 32, 24)] < 0.06 < 0.2 < random
+
+
+def test_draft_distillation_learns_from_the_teacher_alone(encoder, eval_content, eval_style):
+    """A draft teacher: the factored student is scored against the teacher's draft in pixels and shallow features;
+    only the student gets gradients."""
+    from brushwork.nets import load_weights
+    from brushwork.nets.lapstyle import FactoredDraftNet
+    from brushwork.training.lapstyle import DraftTask
+
+    teacher = load_weights(DraftNet(), "brushwork/assets/models/lapstyle_draft_full.safetensors")
+    task = DraftTask(encoder, teacher=teacher)
+    assert isinstance(task.net, FactoredDraftNet)
+    c, s = load_image(eval_content[0], size=96)[..., :64, :96], load_image(eval_style[0], size=96)[..., :64, :96]
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as the trainer runs it (the teacher is a bf16 copy)
+        terms = task.losses(c, s)
+        cf, sf = task.features(c), task.features(s)
+        with torch.no_grad():
+            expected = (task.draft(task.net, cf, sf, c.shape[-2:]).float()
+                        - task.draft(task.teacher, cf, sf, c.shape[-2:]).float()).abs().mean()
+    assert set(terms) == {"total", "teacher", "teacher_feat"} and terms["teacher"] > 0.02
+    assert torch.allclose(terms["teacher"], expected, rtol=0.05)
+    terms["total"].backward()
+    assert task.net.rgb[1].weight.grad.abs().sum() > 0 and all(p.grad is None for p in task.teacher.parameters())
+
+
+def test_a_fresh_distillation_run_starts_from_the_teachers_factorisation(tmp_path):
+    """`brushwork train lapstyle-draft --teacher`: before its first step the factored student is fitted to the
+    teacher (PCA of its responses), so its first logged distance is small."""
+    import json
+
+    from brushwork.methods.lapstyle import WEIGHTS_DIR
+
+    cfg = TrainConfig(model="lapstyle-draft", run_dir=str(tmp_path / "d"), content_dir=str(EVAL_CONTENT),
+                      style_dir=str(EVAL_STYLE), iters=1, batch=2, crop=96, load_size=128, save_every=1,
+                      sample_every=100, log_every=1, options={"teacher": str(WEIGHTS_DIR / "lapstyle_draft_full.safetensors")})
+    train(cfg)
+    first = json.loads((tmp_path / "d" / "log.jsonl").read_text().splitlines()[0])
+    assert first["teacher"] < 0.08  # a random student is ~0.4 away in pixels
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["options"]["teacher"].endswith("_full.safetensors")
+
+
+def test_draft_training_resumes_as_the_design_it_starts_from(tmp_path):
+    """--init-from a factored draft trains that design (its ranks too) with the full losses (no teacher needed)."""
+    from safetensors.torch import load_file, save_file
+
+    from brushwork.nets.lapstyle import FactoredDraftNet, draft_design
+    from brushwork.training.lapstyle import DraftTask
+
+    save_file(FactoredDraftNet((16, 12, 12, 8, 8, 4, 4)).state_dict(), str(tmp_path / "f.safetensors"))
+    cfg = TrainConfig(model="lapstyle-draft", run_dir=str(tmp_path / "d"), content_dir=str(EVAL_CONTENT),
+                      style_dir=str(EVAL_STYLE), iters=2, batch=1, crop=64, load_size=96, save_every=2,
+                      sample_every=100, log_every=1)
+    out = train(cfg, init_from=str(tmp_path / "f.safetensors"))
+    state = load_file(str(out))
+    assert cfg.options["design"] == "factored" and draft_design(state) == "factored"
+    assert state["convs.0.1.weight"].shape[1] == 16
+    with pytest.raises(Exception, match="unknown draft design"):
+        DraftTask(None, design="tiny")
+
+
 def test_revision_trained_for_reuse_runs_at_every_top_level(encoder, eval_content, eval_style):
     """levels=2: the trained network revises twice in a row (as inference reuses it), gradients through both."""
     from brushwork.training.lapstyle import RevisionTask
@@ -94,11 +217,10 @@ def test_hed_gram_term_pulls_the_revision_toward_the_paintings_fine_texture(enco
     """hed_gram_weight adds the HED VGG relu1_1/relu2_1 Gram distance to the Lite1 losses (what the shipped revision
     trained with); its gradient reaches the revision network, and weight 0 leaves the term out."""
     from brushwork.core import losses as L
-    from brushwork.nets import load_weights
     from brushwork.nets.lapstyle import load_revision
     from brushwork.training.lapstyle import DETAIL_TAPS, RevisionTask
 
-    draft = load_weights(DraftNet(), "brushwork/assets/models/lapstyle_draft.safetensors")
+    draft = load_draft("brushwork/assets/models/lapstyle_draft.safetensors")
     rev = load_revision("brushwork/assets/models/lapstyle_rev1.safetensors")
     c, s = load_image(eval_content[0], size=96)[..., :64, :96], load_image(eval_style[0], size=96)[..., :64, :96]
     off = RevisionTask(encoder, draft, net=rev)

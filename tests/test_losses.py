@@ -88,3 +88,25 @@ def test_batch_gram_matches_the_plain_product_in_every_layout(encoder, eval_cont
     assert (values[1] - values[0]).abs().max() <= tol * values[0].abs().max()
     assert (grads[1] - grads[0]).norm() <= tol * grads[0].norm()
     assert gram_distance(feat, target) > 0
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_gram_distance_to_style_features_matches_the_gram_matrices(size, eval_content, eval_style):
+    """The position-by-position form (deep, small maps) and the Gram form give the same distance and gradient."""
+    from brushwork.core import lossnet
+    from brushwork.core.losses import batch_gram, gram_distance, gram_distance_to
+
+    net = lossnet.load()
+    taps = lossnet.LITE_STYLE_TAPS
+    with torch.no_grad():
+        fo = net(load_image(eval_content[0], size=size), taps)
+        fs = net(load_image(eval_style[0], size=size + 32), taps)
+    small = [k for k in taps if 2 * fs[k].shape[-1] * fs[k].shape[-2] < fs[k].shape[1]]
+    assert small and small != list(taps)  # both forms are exercised at these sizes
+    for k in taps:
+        x, y = fo[k].clone().requires_grad_(True), fo[k].clone().requires_grad_(True)
+        a, b = gram_distance_to(x, fs[k]), gram_distance(y, batch_gram(fs[k]))
+        assert a > 0 and torch.allclose(a, b, rtol=1e-3), k
+        a.backward()
+        b.backward()
+        assert torch.allclose(x.grad, y.grad, rtol=1e-3, atol=1e-3 * y.grad.abs().max()), k

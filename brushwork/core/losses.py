@@ -180,6 +180,23 @@ def gram_distance(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((g - target).pow(2).sum((1, 2)) / (target.pow(2).sum((1, 2)) + EPS)).mean()
 
 
+def gram_distance_to(feat: torch.Tensor, style_feat: torch.Tensor) -> torch.Tensor:
+    """gram_distance(feat, batch_gram(style_feat)). Where a map has fewer positions than half its channels (deep
+    layers of small crops) it is computed from position-by-position products instead: ||G - T||^2 expands into
+    three P x P matrices instead of two C x C ones, the same number for a tenth of the work at 672 channels."""
+    n, c = feat.shape[:2]
+    x, y = feat.float().flatten(2), style_feat.float().flatten(2)  # (N, C, P)
+    px, py = x.shape[2], y.shape[2]
+    if 2 * max(px, py) >= c:
+        return gram_distance(feat, batch_gram(style_feat))
+
+    def sq(a, b, scale):  # ||a^T b||^2 / scale per sample
+        return (a.transpose(1, 2) @ b).square().sum((1, 2)) / scale
+
+    gg, gt, tt = sq(x, x, px * px), sq(x, y, px * py), sq(y, y, py * py)
+    return ((gg - 2 * gt + tt) / (tt + EPS)).mean()
+
+
 def color_moments_loss(img: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """MSE between the RGB mean and covariance of img and ref, per sample (the palette in pixel space)."""
     (m, c), (tm, tc) = batch_mean_cov(img), batch_mean_cov(ref)

@@ -148,7 +148,7 @@ def lite_losses(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor
         fo = net(output.float(), (*spec.style_taps, spec.content_tap))
         fc = net(_same_size(content, output), spec.content_tap)
         fs = net(_style_scale(style, output), spec.style_taps)
-    style_d = [float(L.gram_distance(fo[k], L.batch_gram(fs[k]))) for k in spec.style_taps]
+    style_d = [float(L.gram_distance_to(fo[k], fs[k])) for k in spec.style_taps]
     return {"lite_content": float(L.content_loss(fo[spec.content_tap], fc[spec.content_tap])),
             "lite_style": float(np.mean(style_d))}
 

@@ -24,7 +24,7 @@ from ..core.images import resize_long_side
 from ..core.stats import EPS
 from ..core.tiling import run_tiled
 from ..nets.adain import mean_std, transfer
-from ..nets.lapstyle import DRAFT_LAYERS, DraftNet
+from ..nets.lapstyle import DRAFT_LAYERS
 from .common import (blend_weights, cached, check_basics, check_precision, check_share, emit,
                      pad_to_multiple)
 from .lapstyle import features, load_nets, palette_of
@@ -54,7 +54,7 @@ class Options:
         self.precision = check_precision(self.precision)
 
 
-def load_net(dtype: torch.dtype = torch.bfloat16) -> DraftNet:
+def load_net(dtype: torch.dtype = torch.bfloat16) -> torch.nn.Module:
     """LapStyle's Drafting network (lapstyle_draft.safetensors) in `dtype`, channels_last, eval mode: the very
     object lapstyle paints with (one load per process)."""
     return load_nets(None, dtype)[0]

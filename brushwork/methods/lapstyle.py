@@ -23,9 +23,9 @@ from ..core.color import palette_plan, transfer_palette
 from ..core.images import resize_long_side
 from ..core.tiling import run_tiled
 from ..errors import BrushworkError
-from ..nets import for_inference, load_weights
+from ..nets import for_inference
 from ..nets.adain import mean_std, transfer
-from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, load_revision, style_code
+from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, load_draft, load_revision, style_code
 from .common import (blend_weights, cached, check_basics, check_precision, check_share, emit,
                      pad_to_multiple)
 
@@ -47,7 +47,7 @@ class Options:
     brush: str | None = None
     tile: int = 1024
     tile_above: int = 2048 * 2048
-    palette: float = 0.6  # how far the draft's colours move onto the painting's whole palette (0: the network's own)
+    palette: float = 0.65  # how far the draft's colours move onto the painting's whole palette (0: the network's own)
 
     def check(self) -> None:
         check_basics(self)
@@ -59,15 +59,12 @@ class Options:
 
 @lru_cache(maxsize=4)
 def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
-    """(DraftNet, [RevisionNet, ...]) from lapstyle_draft.safetensors and lapstyle_rev{1,2,...}.safetensors
+    """(draft, [RevisionNet, ...]) from lapstyle_draft.safetensors and lapstyle_rev{1,2,...}.safetensors
     (one file per pyramid level, numbered from the draft up; each holds whichever design it was trained as)."""
     folder = Path(weights_dir) if weights_dir else WEIGHTS_DIR
     draft_path = folder / "lapstyle_draft.safetensors"
     if not draft_path.is_file():
         raise BrushworkError(f"LapStyle weights missing: {draft_path}")
-
-    def load(net, source):
-        return for_inference(load_weights(net, source), dtype)
 
     revs = []
     k = 1
@@ -76,18 +73,18 @@ def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat1
         k += 1
     if not revs:
         raise BrushworkError(f"LapStyle revision weights missing in {folder}")
-    return load(DraftNet(), draft_path), revs
+    return for_inference(load_draft(draft_path), dtype), revs
 
 
 @lru_cache(maxsize=4)
 def brush_nets(path: str, weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
-    """(DraftNet, [RevisionNet, ...]) of a .brush file; networks it does not carry come from the base model."""
+    """(draft, [RevisionNet, ...]) of a .brush file; networks it does not carry come from the base model."""
     from ..assets.brush import load_brush
 
     brush = load_brush(path)
     base_draft, base_revs = load_nets(weights_dir, dtype)
 
-    draft = for_inference(load_weights(DraftNet(), brush.draft), dtype) if brush.draft else base_draft
+    draft = for_inference(load_draft(brush.draft), dtype) if brush.draft else base_draft
     revs = [for_inference(load_revision(r), dtype) for r in brush.revisions] or base_revs
     return draft, revs
 

@@ -15,7 +15,8 @@ FEATURE_SCALE = {"relu1_1": 17.1, "relu2_1": 16.4, "relu3_1": 9.5, "relu4_1": 5.
 def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
     """Content features with their channel statistics replaced by the style's."""
     c_mean, c_std = mean_std(content)
-    return ((content.float() - c_mean) / c_std * style_std + style_mean).to(content.dtype)
+    scale = style_std / c_std  # one affine pass over the map
+    return torch.addcmul(style_mean - c_mean * scale, content.float(), scale).to(content.dtype)
 
 
 def transfer(feat: torch.Tensor, stats: list, weights: list[float], masks: list[torch.Tensor] | None,
@@ -43,6 +44,44 @@ class ReflectPad(nn.ReflectionPad2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
             return super().forward(x)
+
+
+class UpConv(nn.Conv2d):
+    """Nearest-neighbour 2x upsampling, reflection padding and a 3x3 conv, computed at the input's resolution.
+
+    After a nearest 2x upsampling each output phase (row parity, column parity) sees only a 2x2 window of the
+    input, so the 3x3 kernel folds into four 2x2 kernels run as one conv: 16 instead of 36 multiply-adds per input
+    pixel and channel pair, the same numbers (reflecting the upsampled map = replicating the input's edge)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(cin, cout, 3)
+
+    def phase_weight(self) -> torch.Tensor:
+        """(4 * cout, cin, 2, 2): the kernels of phases (0,0), (0,1), (1,0), (1,1), folded in fp32."""
+        w = self.weight.float()
+
+        def fold(w, dim):  # phase 0 reads (i-1, i), phase 1 reads (i, i+1)
+            a, b, c = w.unbind(dim)
+            return torch.stack([a, b + c], dim), torch.stack([a + b, c], dim)
+
+        rows = fold(w, 2)
+        return torch.cat([k for r in rows for k in fold(r, 3)]).to(self.weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        c = self.out_channels
+        with torch.autocast(x.device.type, enabled=False):  # keep bf16 activations bf16 (as ReflectPad)
+            xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        y = F.conv2d(xp, self.phase_weight().to(xp.dtype), self.bias.repeat(4).to(xp.dtype))
+        phases = [y[:, k * c:(k + 1) * c, a:a + h, b:b + w] for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))]
+        if torch.is_grad_enabled() and y.requires_grad:  # differentiable interleave
+            z = torch.stack(phases, 2).view(n, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, 2 * h, 2 * w)
+            return z.contiguous(memory_format=torch.channels_last)
+        out = torch.empty(n, 2 * h, 2 * w, c, dtype=y.dtype, device=y.device)  # channels-last, filled in place
+        view = out.view(n, h, 2, w, 2, c)
+        for (a, b), p in zip(((0, 0), (0, 1), (1, 0), (1, 1)), phases):
+            view[:, :, a, :, b].copy_(p.permute(0, 2, 3, 1))
+        return out.permute(0, 3, 1, 2)
 
 
 def _block(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:

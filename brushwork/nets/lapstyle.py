@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adain import Decoder, ReflectPad, mean_std
+from .adain import Decoder, ReflectPad, UpConv, mean_std
 
 DRAFT_LAYERS = ("relu2_1", "relu3_1", "relu4_1")
 CODE_LAYERS = ("relu1_1", "relu2_1")
@@ -61,6 +61,69 @@ class DraftNet(nn.Module):
         if out_size is not None and tuple(x.shape[-2:]) != tuple(out_size):
             x = F.interpolate(x, size=tuple(out_size), mode="bilinear", align_corners=False)
         return x
+
+
+class FactoredConv(nn.Sequential):
+    """A 3x3 conv (cin -> cout) as a rank-r pair: 3x3 conv to r channels (after a 2x nearest upsampling, folded in,
+    when `upsample`), then 1x1 conv back to cout."""
+
+    def __init__(self, cin: int, rank: int, cout: int, upsample: bool = False):
+        super().__init__(UpConv(cin, rank) if upsample else conv(cin, rank), nn.Conv2d(rank, cout, 1))
+
+
+FACTORED_RANKS = (128, 96, 96, 64, 48, 32, 24)  # of DraftNet's first seven convs; its 64 -> 3 output conv stays
+
+
+class FactoredDraftNet(nn.Module):
+    """DraftNet at ~45% of its cost: each of its convs factored through a narrow layer, the last upsampling folded
+    into its conv. Made from a trained DraftNet (training/factor.py: PCA of each conv's responses picks the rank-r
+    subspace, then distillation), so it paints as its parent did."""
+
+    WIDTHS = ((512, 256), (256, 256), (256, 256), (256, 128), (128, 128), (128, 64), (64, 64))
+
+    def __init__(self, ranks=FACTORED_RANKS):
+        super().__init__()
+        self.convs = nn.ModuleList(FactoredConv(cin, r, cout, upsample=i == 6)
+                                   for i, ((cin, cout), r) in enumerate(zip(self.WIDTHS, ranks)))
+        self.rgb = conv(64, 3)
+        self.skip31, self.skip21 = nn.Conv2d(256, 256, 1), nn.Conv2d(128, 128, 1)
+
+    def forward(self, t: dict[str, torch.Tensor], out_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """t: AdaIN-ed features {relu2_1, relu3_1, relu4_1}; returns RGB at 2x relu2_1's size (or out_size)."""
+        c = self.convs
+        up = lambda x, like: DraftNet._fit(F.interpolate(x, scale_factor=2, mode="nearest"), like)  # noqa: E731
+        x = up(F.relu(c[0](t["relu4_1"])), t["relu3_1"]) + self.skip31(t["relu3_1"])
+        x = F.relu(c[3](F.relu(c[2](F.relu(c[1](x))))))
+        x = up(x, t["relu2_1"]) + self.skip21(t["relu2_1"])
+        x = self.rgb(F.relu(c[6](F.relu(c[5](F.relu(c[4](x)))))))
+        if out_size is not None and tuple(x.shape[-2:]) != tuple(out_size):
+            x = F.interpolate(x, size=tuple(out_size), mode="bilinear", align_corners=False)
+        return x
+
+
+DRAFT_DESIGNS = {"full": DraftNet, "factored": FactoredDraftNet}
+
+
+def draft_design(state: dict) -> str:
+    """"factored" or "full": which drafting design a state dict holds."""
+    return "factored" if "convs.0.1.weight" in state else "full"
+
+
+def factored_ranks(state: dict) -> list[int]:
+    """The ranks of a FactoredDraftNet's state dict (they are in its shapes)."""
+    return [state[f"convs.{i}.1.weight"].shape[1] for i in range(len(FACTORED_RANKS))]
+
+
+def load_draft(source) -> nn.Module:
+    """A trained drafting network from a safetensors file or state dict; its keys tell which design it is."""
+    from safetensors.torch import load_file
+
+    from . import load_weights
+
+    state = source if isinstance(source, dict) else load_file(str(source))
+    if draft_design(state) == "factored":
+        return load_weights(FactoredDraftNet(factored_ranks(state)), state)
+    return load_weights(DraftNet(), state)
 
 
 def style_code(feats: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -20,7 +20,8 @@ from torch import nn
 from ..core import losses as L
 from ..core import lossnet, pyramid
 from ..nets.adain import FEATURE_SCALE, adain, mean_std
-from ..nets.lapstyle import CODE_LAYERS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
+from ..errors import BrushworkError
+from ..nets.lapstyle import CODE_LAYERS, DRAFT_DESIGNS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
 from .loop import Task, autocast, bf16_copy
 
 TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -63,7 +64,7 @@ def lite_losses(net, out: torch.Tensor, cf: dict, sf: dict, style: torch.Tensor,
     The loss network runs in fp32: its depthwise convs are about 5x slower in bf16 on a CPU without AMX."""
     with torch.autocast(out.device.type, enabled=False):
         of = net(out.float(), LITE_TAPS)
-    ls = sum(L.gram_distance(of[k], L.batch_gram(sf[k])) for k in lossnet.LITE_STYLE_TAPS)
+    ls = sum(L.gram_distance_to(of[k], sf[k]) for k in lossnet.LITE_STYLE_TAPS)
     lc = L.content_loss(of[LITE_CONTENT], cf[LITE_CONTENT])
     lr = sum(L.remd_loss(of[k], sf[k]) for k in LITE_MID)
     lss = sum(L.self_similarity_loss(of[k], cf[k]) for k in LITE_MID)
@@ -107,24 +108,49 @@ class _Base(Task):
         terms = lite_losses(self.lite, out, self.lite_features(content), self.lite_features(style), style, self.w)
         if self.w["hed_gram"]:
             of = self.encoder(out, DETAIL_TAPS)
-            terms["hed_gram"] = sum(L.gram_distance(of[k], L.batch_gram(sf[k])) for k in DETAIL_TAPS)
+            terms["hed_gram"] = sum(L.gram_distance_to(of[k], sf[k]) for k in DETAIL_TAPS)
             terms["total"] = terms["total"] + self.w["hed_gram"] * terms["hed_gram"]
         return terms
 
-    def draft(self, net: DraftNet, cf: dict, sf: dict, size) -> torch.Tensor:
+    def distil(self, target: torch.Tensor, out: torch.Tensor, gram_weight: float = 0.0) -> dict:
+        """Distance of a student's picture to its teacher's: pixel L1 plus L1 of the HED relu1_1/relu2_1 features
+        (pixel L1 alone averages strokes into blur), and with gram_weight their Gram distance (the texture's
+        statistics, which a student short of steps smooths away first)."""
+        lt = F.l1_loss(out.float(), target.float())
+        tf, of = self.features(target, DETAIL_TAPS), self.encoder(out, DETAIL_TAPS)
+        lf = sum(F.l1_loss(of[k].float(), tf[k]) / FEATURE_SCALE[k] for k in DETAIL_TAPS)
+        terms = {"total": lt + lf, "teacher": lt, "teacher_feat": lf}
+        if gram_weight:
+            terms["teacher_gram"] = sum(L.gram_distance_to(of[k], tf[k]) for k in DETAIL_TAPS)
+            terms["total"] = terms["total"] + gram_weight * terms["teacher_gram"]
+        return terms
+
+    def draft(self, net: nn.Module, cf: dict, sf: dict, size) -> torch.Tensor:
         t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
         return net(t, size)
 
 
 class DraftTask(_Base):
-    """Train the Drafting network on (content, style) crops at low resolution."""
+    """Train the Drafting network on (content, style) crops at low resolution.
+
+    design: "full" (DraftNet) or "factored" (FactoredDraftNet, the default with a teacher). With a `teacher` (a
+    trained DraftNet, frozen) the loss is the distance to the teacher's draft in pixels and in HED relu1_1/relu2_1
+    features, as RevisionTask's; a fresh factored student is first fitted to the teacher's responses (`prepare`)."""
     name = "lapstyle-draft"
 
-    def __init__(self, encoder, net: DraftNet | None = None, identity_weight: float = 50.0, identity_batch: int = 2,
+    def __init__(self, encoder, net: nn.Module | None = None, identity_weight: float = 50.0, identity_batch: int = 2,
+                 teacher: DraftNet | None = None, design: str | None = None, ranks=None, teacher_gram_weight: float = 0.0,
                  **weights):
+        design = design or ("factored" if teacher is not None else "full")
+        if design not in DRAFT_DESIGNS:
+            raise BrushworkError(f"unknown draft design {design!r}; choose {' or '.join(DRAFT_DESIGNS)}")
         super().__init__(encoder, **weights)
-        self.net = net or DraftNet()
+        dev = next(encoder.parameters()).device
+        self.teacher = bf16_copy(teacher.to(dev).eval().requires_grad_(False)) if teacher is not None else None
+        self.net = net or DRAFT_DESIGNS[design](*([ranks] if ranks and design == "factored" else []))
+        self.parent = teacher if net is None and design == "factored" and isinstance(teacher, DraftNet) else None
         self.iw = identity_weight
+        self.teacher_gram_weight = teacher_gram_weight
         # the identity term on the first few crops of each (random) batch: the same mean L1 in expectation, for a
         # quarter of a second decoder pass at batch 8 (that pass was ~40% of a step); 0 = the whole batch
         self.identity_batch = int(identity_batch)
@@ -132,8 +158,28 @@ class DraftTask(_Base):
     def trainable(self):
         return self.net
 
+    def prepare(self, content_data, style_data, gen, batches: int = 6):
+        """A factored student distilled from a DraftNet starts as its parent's PCA factorisation (training/factor.py)."""
+        if self.parent is None:
+            return
+        from .factor import factor_draft
+
+        def inputs():
+            for _ in range(batches):
+                c, s = (d.sample(4, gen).to(self.net.rgb[1].weight.device) for d in (content_data, style_data))
+                cf, sf = self.features(c, DRAFT_LAYERS), self.features(s, DRAFT_LAYERS)
+                yield {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
+
+        self.net.load_state_dict(factor_draft(self.parent.to(self.net.rgb[1].weight.device), inputs()).state_dict())
+
     def losses(self, content, style):
-        cf, sf = self.features(content), self.features(style)
+        # the Lite losses read no VGG maps: the draft's own taps suffice (relu1_1's fp32 copy is the largest)
+        taps = DRAFT_LAYERS if self.lite is not None and not self.w["hed_gram"] else None
+        cf, sf = self.features(content, taps), self.features(style, taps)
+        if self.teacher is not None:
+            with torch.no_grad():
+                target = self.draft(self.teacher, cf, sf, content.shape[-2:])
+            return self.distil(target, self.draft(self.net, cf, sf, content.shape[-2:]), self.teacher_gram_weight)
         out = self.draft(self.net, cf, sf, content.shape[-2:])
         terms = self.perceptual(out, content, style, cf, sf)
         if self.iw:
@@ -225,11 +271,7 @@ class RevisionTask(_Base):
             sf = self.features(style)
             with torch.no_grad():
                 target = self.stylize(content, style, sf, self.teacher)
-            out = self.stylize(content, style, sf)
-            lt = F.l1_loss(out.float(), target.float())
-            tf, of = self.features(target, DETAIL_TAPS), self.encoder(out, DETAIL_TAPS)
-            lf = sum(F.l1_loss(of[k].float(), tf[k]) / FEATURE_SCALE[k] for k in DETAIL_TAPS)
-            return {"total": lt + lf, "teacher": lt, "teacher_feat": lf}
+            return self.distil(target, self.stylize(content, style, sf))
         sf = self.features(style)
         cf = self.features(content) if self.lite is None else None  # the Lite losses read their own features
         out = self.stylize(content, style, sf)

@@ -63,6 +63,9 @@ class Task:
         """Stylized images for the sample grid."""
         raise NotImplementedError
 
+    def prepare(self, content_data, style_data, gen: torch.Generator) -> None:
+        """Data-driven initialisation before the first step of a fresh run (none by default)."""
+
     def export_state(self) -> dict[str, torch.Tensor]:
         return self.trainable().state_dict()
 

@@ -42,15 +42,18 @@ def build_task(cfg: TrainConfig, device):
 
         return AdaINTask(encoder, **cfg.options)
     if cfg.model == "lapstyle-draft":
+        from ..nets.lapstyle import load_draft
         from .lapstyle import DraftTask
 
-        return DraftTask(encoder, **cfg.options)
+        opts = dict(cfg.options)
+        teacher = load_draft(opts.pop("teacher")) if opts.get("teacher") else None
+        return DraftTask(encoder, teacher=teacher, **opts)
     if cfg.model == "lapstyle-revision":
-        from ..nets.lapstyle import DraftNet, load_revision
+        from ..nets.lapstyle import load_draft, load_revision
         from .lapstyle import RevisionTask
 
         opts = dict(cfg.options)
-        draft = load_weights(DraftNet(), opts.pop("draft"))
+        draft = load_draft(opts.pop("draft"))
         lower = [load_revision(p) for p in opts.pop("lower", [])]
         teacher = load_revision(opts.pop("teacher")) if opts.get("teacher") else None
         return RevisionTask(encoder, draft, lower, teacher=teacher, **opts)
@@ -73,6 +76,15 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
     """Train (or resume) the model described by cfg; returns the fp16 export path (Trainer.run sets cfg.threads)."""
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)  # the networks' initial weights: same seed, same run
+    if init_from and cfg.model == "lapstyle-draft" and "design" not in cfg.options:
+        from safetensors.torch import load_file
+
+        from ..nets.lapstyle import draft_design, factored_ranks
+
+        state = load_file(init_from)  # a draft goes on as the design (and ranks) it was saved as
+        cfg.options["design"] = draft_design(state)
+        if cfg.options["design"] == "factored":
+            cfg.options["ranks"] = factored_ranks(state)
     task = build_task(cfg, device)
     if init_from and not (Path(cfg.run_dir) / "checkpoint.pt").is_file():
         init_weights(task.trainable(), init_from)
@@ -80,6 +92,8 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
     style = CropDataset(cfg.style_dir, cfg.load_size, cfg.crop, desc="styles")
     pairs = eval_pairs(*(eval_dir or (cfg.content_dir, cfg.style_dir)))
     trainer = Trainer(cfg, task, content, style, pairs)
+    if not init_from and not trainer.ckpt_path.is_file():
+        task.prepare(content, style, trainer.gen)
     path = trainer.run()
     (Path(cfg.run_dir) / "summary.json").write_text(json.dumps(
         {"iterations": trainer.iter, "train_seconds": round(trainer.elapsed), "last": trainer.log[-1] if trainer.log else {}},

@@ -34,11 +34,11 @@ from .io import Reader, Writer, check_output
 DEFAULT_CONSISTENCY = 0.9
 DEFAULT_SIZE = 640
 DETAIL_SIGMA = 0.01  # the warped frame's low frequencies: below a Gaussian of this sigma (fraction of the long side)
-DETAIL_WEIGHT = 0.55  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
+DETAIL_WEIGHT = 0.5  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
 # LapStyle: the draft is blended with the previous frame's at `consistency` (warped bicubically), so the output
-# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night, session 9's
-# network: warping error 0.58x of frame by frame, content loss -7.9%, Gram style loss +7.2%
-# (benchmarks/bench_video.py, BENCHMARKS.md).
+# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night, session 10's
+# networks: warping error 0.60x of frame by frame, content loss -7.4%, Gram style loss +9.4% (detail weight 0.55:
+# 0.58x and +11.2%; 0.45: 0.61x and +7.7%) (benchmarks/bench_video.py, BENCHMARKS.md).
 OUTPUT_SHARE_WITH_DRAFT = 0.67
 DRAFT_WARP = cv2.INTER_CUBIC  # bilinear warps, repeated frame after frame, blur a 160 px draft into the photo's look
 
