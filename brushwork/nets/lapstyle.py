@@ -1,7 +1,8 @@
 """LapStyle (Lin et al., CVPR 2021), made arbitrary-style: a Drafting network and Revision networks.
 
 DraftNet: AdaIN at relu2_1, relu3_1 and relu4_1 of the content, decoded with skip connections (the paper's
-design), at low resolution. RevisionNet: a ~0.15 M parameter residual net that sees one Laplacian band of
+design), at low resolution; FactoredDraftNet, the shipped draft: the same at 44% of the cost, each conv through a
+narrow layer (made from a trained DraftNet, training/factor.py). RevisionNet: a ~0.15 M parameter residual net that sees one Laplacian band of
 the content and the upsampled stylized image of the level below, and adds local detail; a FiLM layer
 conditions it on the style's shallow statistics so one network serves every style.
 """
