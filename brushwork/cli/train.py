@@ -37,8 +37,6 @@ def train(
     teacher: Optional[Path] = typer.Option(None, help="[lapstyle-*] Distil this trained network (its pictures, in "
                                                         "pixels and shallow features) instead of the full losses; a "
                                                         "lapstyle-draft teacher is distilled into the factored draft design."),
-    teacher_gram_weight: Optional[float] = typer.Option(None, help="[lapstyle-draft] With --teacher, also match "
-                                                                   "the teacher's HED relu1_1/relu2_1 Gram matrices."),
     design: Optional[str] = typer.Option(None, help="[lapstyle-draft] Network design: full (the VGG mirror with skips) "
                                                      "or factored (under half its cost); default: that of --init-from, "
                                                      "else factored with --teacher, else full."),
@@ -66,7 +64,7 @@ def train(
                                  "lower": [str(p) for p in lower_revision] if lower_revision else None,
                                  "levels": levels, "fade_from": str(fade_from) if fade_from else None,
                                  "fade_iters": fade_iters, "teacher": str(teacher) if teacher else None,
-                                 "design": design, "teacher_gram_weight": teacher_gram_weight}.items()
+                                 "design": design}.items()
                if v is not None}
     if levels is not None and levels < 1:
         raise BrushworkError(f"--levels must be at least 1, got {levels}")

@@ -184,7 +184,7 @@ def gram_distance_to(feat: torch.Tensor, style_feat: torch.Tensor) -> torch.Tens
     """gram_distance(feat, batch_gram(style_feat)). Where a map has fewer positions than half its channels (deep
     layers of small crops) it is computed from position-by-position products instead: ||G - T||^2 expands into
     three P x P matrices instead of two C x C ones, the same number for a tenth of the work at 672 channels."""
-    n, c = feat.shape[:2]
+    c = feat.shape[1]
     x, y = feat.float().flatten(2), style_feat.float().flatten(2)  # (N, C, P)
     px, py = x.shape[2], y.shape[2]
     if 2 * max(px, py) >= c:

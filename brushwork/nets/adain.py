@@ -53,11 +53,13 @@ class UpConv(nn.Conv2d):
     input, so the 3x3 kernel folds into four 2x2 kernels run as one conv: 16 instead of 36 multiply-adds per input
     pixel and channel pair, the same numbers (reflecting the upsampled map = replicating the input's edge)."""
 
+    PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) parity of the output pixels, in kernel order
+
     def __init__(self, cin: int, cout: int):
         super().__init__(cin, cout, 3)
 
     def phase_weight(self) -> torch.Tensor:
-        """(4 * cout, cin, 2, 2): the kernels of phases (0,0), (0,1), (1,0), (1,1), folded in fp32."""
+        """(4 * cout, cin, 2, 2): the kernels of the PHASES, folded in fp32."""
         w = self.weight.float()
 
         def fold(w, dim):  # phase 0 reads (i-1, i), phase 1 reads (i, i+1)
@@ -65,7 +67,7 @@ class UpConv(nn.Conv2d):
             return torch.stack([a, b + c], dim), torch.stack([a + b, c], dim)
 
         rows = fold(w, 2)
-        return torch.cat([k for r in rows for k in fold(r, 3)]).to(self.weight.dtype)
+        return torch.cat([k for r in rows for k in fold(r, 3)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -73,13 +75,13 @@ class UpConv(nn.Conv2d):
         with torch.autocast(x.device.type, enabled=False):  # keep bf16 activations bf16 (as ReflectPad)
             xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
         y = F.conv2d(xp, self.phase_weight().to(xp.dtype), self.bias.repeat(4).to(xp.dtype))
-        phases = [y[:, k * c:(k + 1) * c, a:a + h, b:b + w] for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))]
+        phases = [y[:, k * c:(k + 1) * c, a:a + h, b:b + w] for k, (a, b) in enumerate(self.PHASES)]
         if torch.is_grad_enabled() and y.requires_grad:  # differentiable interleave
             z = torch.stack(phases, 2).view(n, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, 2 * h, 2 * w)
             return z.contiguous(memory_format=torch.channels_last)
         out = torch.empty(n, 2 * h, 2 * w, c, dtype=y.dtype, device=y.device)  # channels-last, filled in place
         view = out.view(n, h, 2, w, 2, c)
-        for (a, b), p in zip(((0, 0), (0, 1), (1, 0), (1, 1)), phases):
+        for (a, b), p in zip(self.PHASES, phases):
             view[:, :, a, :, b].copy_(p.permute(0, 2, 3, 1))
         return out.permute(0, 3, 1, 2)
 

@@ -112,18 +112,13 @@ class _Base(Task):
             terms["total"] = terms["total"] + self.w["hed_gram"] * terms["hed_gram"]
         return terms
 
-    def distil(self, target: torch.Tensor, out: torch.Tensor, gram_weight: float = 0.0) -> dict:
+    def distil(self, target: torch.Tensor, out: torch.Tensor) -> dict:
         """Distance of a student's picture to its teacher's: pixel L1 plus L1 of the HED relu1_1/relu2_1 features
-        (pixel L1 alone averages strokes into blur), and with gram_weight their Gram distance (the texture's
-        statistics, which a student short of steps smooths away first)."""
+        (pixel L1 alone averages strokes into blur)."""
         lt = F.l1_loss(out.float(), target.float())
         tf, of = self.features(target, DETAIL_TAPS), self.encoder(out, DETAIL_TAPS)
         lf = sum(F.l1_loss(of[k].float(), tf[k]) / FEATURE_SCALE[k] for k in DETAIL_TAPS)
-        terms = {"total": lt + lf, "teacher": lt, "teacher_feat": lf}
-        if gram_weight:
-            terms["teacher_gram"] = sum(L.gram_distance_to(of[k], tf[k]) for k in DETAIL_TAPS)
-            terms["total"] = terms["total"] + gram_weight * terms["teacher_gram"]
-        return terms
+        return {"total": lt + lf, "teacher": lt, "teacher_feat": lf}
 
     def draft(self, net: nn.Module, cf: dict, sf: dict, size) -> torch.Tensor:
         t = {k: adain(cf[k], *mean_std(sf[k])) for k in DRAFT_LAYERS}
@@ -139,8 +134,7 @@ class DraftTask(_Base):
     name = "lapstyle-draft"
 
     def __init__(self, encoder, net: nn.Module | None = None, identity_weight: float = 50.0, identity_batch: int = 2,
-                 teacher: DraftNet | None = None, design: str | None = None, ranks=None, teacher_gram_weight: float = 0.0,
-                 **weights):
+                 teacher: DraftNet | None = None, design: str | None = None, ranks=None, **weights):
         design = design or ("factored" if teacher is not None else "full")
         if design not in DRAFT_DESIGNS:
             raise BrushworkError(f"unknown draft design {design!r}; choose {' or '.join(DRAFT_DESIGNS)}")
@@ -150,7 +144,6 @@ class DraftTask(_Base):
         self.net = net or DRAFT_DESIGNS[design](*([ranks] if ranks and design == "factored" else []))
         self.parent = teacher if net is None and design == "factored" and isinstance(teacher, DraftNet) else None
         self.iw = identity_weight
-        self.teacher_gram_weight = teacher_gram_weight
         # the identity term on the first few crops of each (random) batch: the same mean L1 in expectation, for a
         # quarter of a second decoder pass at batch 8 (that pass was ~40% of a step); 0 = the whole batch
         self.identity_batch = int(identity_batch)
@@ -179,7 +172,7 @@ class DraftTask(_Base):
         if self.teacher is not None:
             with torch.no_grad():
                 target = self.draft(self.teacher, cf, sf, content.shape[-2:])
-            return self.distil(target, self.draft(self.net, cf, sf, content.shape[-2:]), self.teacher_gram_weight)
+            return self.distil(target, self.draft(self.net, cf, sf, content.shape[-2:]))
         out = self.draft(self.net, cf, sf, content.shape[-2:])
         terms = self.perceptual(out, content, style, cf, sf)
         if self.iw:
