@@ -64,6 +64,32 @@ def test_draft_identity_term_uses_a_few_crops_of_the_batch(encoder, eval_content
         assert seen[-2:] == [4, expect] and torch.isfinite(terms["identity"])
 
 
+def test_crop_replay_computes_a_quarter_of_the_batch_and_keeps_features_exact(encoder, eval_content):
+    """The default replay (7 of 8 crops, 3 of 4 at batch 4): once filled, a batch of 4 computes features for its 1
+    fresh crop only; the other 3 are earlier crops whose kept features equal a new computation (the networks are frozen), channels_last kept."""
+    from brushwork.training.lapstyle import DraftTask
+
+    pics = torch.cat([load_image(p, size=128)[..., :64, :64] for p in eval_content])
+    pool = torch.cat([pics, pics.flip(-1)]).contiguous(memory_format=torch.channels_last)  # 20 distinct crops
+    task = DraftTask(encoder)
+    computed, features = [], task.features
+    task.features = lambda x, taps=None: computed.append(len(x)) or features(x, taps)
+    for step in range(7):
+        batch = pool[[(4 * step + i) % len(pool) for i in range(4)]]
+        x, feats = task.draw(0, batch, lambda b: {"vgg": task.features(b, DRAFT_LAYERS), "lite": task.lite_features(b)})
+        assert x.shape == batch.shape and torch.equal(x[0], batch[0]) and feats["lite"]["proj10"].shape[0] == 4
+    cf = feats["vgg"]
+    assert computed == [4, 4, 4, 4, 1, 1, 1]  # four steps fill the replay (16 crops), then 1 fresh crop a step
+    for i in range(1, 4):  # the replayed crops: earlier crops of the pool, with their own features
+        j = next(j for j in range(len(pool)) if torch.equal(pool[j], x[i]))
+        assert j not in [(24 + k) % 20 for k in range(4)]  # not from this step's batch
+        again = features(pool[j:j + 1], DRAFT_LAYERS)
+        for k in DRAFT_LAYERS:
+            assert torch.allclose(cf[k][i:i + 1], again[k], rtol=0.02, atol=0.02 * again[k].abs().max().item())
+    assert cf["relu3_1"].is_contiguous(memory_format=torch.channels_last)
+    assert DraftTask(encoder, replay=0).replay is None
+
+
 def test_reflection_padding_stays_bf16_under_autocast():
     """Autocast would run reflection_pad2d in fp32 (dtype copies around every decoder conv); ours keeps bf16."""
     from brushwork.nets.adain import ReflectPad

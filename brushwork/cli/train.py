@@ -40,6 +40,9 @@ def train(
     design: Optional[str] = typer.Option(None, help="[lapstyle-draft] Network design: full (the VGG mirror with skips) "
                                                      "or factored (under half its cost); default: that of --init-from, "
                                                      "else factored with --teacher, else full."),
+    replay: Optional[float] = typer.Option(None, help="[lapstyle-*] Share of each batch's content and style crops "
+                                                       "re-drawn from recent crops whose frozen-network features are "
+                                                       "kept (fewer feature passes per step); 0 = all fresh; default 0.875 (at least one fresh crop a step)."),
     fade_from: Optional[Path] = typer.Option(None, help="[adain] Start from this LapStyle draft and fade its skips "
                                                           "out (the CPU-budget curriculum, see training/adain.py)."),
     fade_iters: Optional[int] = typer.Option(None, help="[adain] Steps over which the draft's skips fade to zero."),
@@ -64,8 +67,10 @@ def train(
                                  "lower": [str(p) for p in lower_revision] if lower_revision else None,
                                  "levels": levels, "fade_from": str(fade_from) if fade_from else None,
                                  "fade_iters": fade_iters, "teacher": str(teacher) if teacher else None,
-                                 "design": design}.items()
+                                 "design": design, "replay": replay}.items()
                if v is not None}
+    if replay is not None and not 0 <= replay < 1:
+        raise BrushworkError(f"--replay must be at least 0 and below 1, got {replay}")
     if levels is not None and levels < 1:
         raise BrushworkError(f"--levels must be at least 1, got {levels}")
     if model == "lapstyle-revision" and "draft" not in options:

@@ -23,6 +23,7 @@ from ..nets.adain import FEATURE_SCALE, adain, mean_std
 from ..errors import BrushworkError
 from ..nets.lapstyle import CODE_LAYERS, DRAFT_DESIGNS, DRAFT_LAYERS, DraftNet, RevisionNet, style_code
 from .loop import Task, autocast, bf16_copy
+from .replay import Replay
 
 TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DETAIL_TAPS = ("relu1_1", "relu2_1")  # where strokes and edges live: what distillation matches besides pixels
@@ -90,6 +91,15 @@ class _Base(Task):
         base = VGG_WEIGHTS if self.lite is None else LITE_WEIGHTS
         self.w = {k: (given[k] if given[k] is not None else v) for k, v in base.items()}
 
+    def use_replay(self, share: float, capacity: int = 32) -> None:
+        """Crop replay (training/replay.py) for content and style batches; share 0 turns it off."""
+        self.replay = [Replay(share, capacity, seed=i) for i in (1, 2)] if share else None
+
+    def draw(self, which: int, x: torch.Tensor, features) -> tuple[torch.Tensor, dict]:
+        """A content (which=0) or style (1) batch with its no-grad features (`features(x)`, a dict), through the
+        replay when it is on (then part of the batch is recent crops instead of x's)."""
+        return self.replay[which].draw(x, features) if self.replay else (x, features(x))
+
     def features(self, x: torch.Tensor, taps=None) -> dict:
         """No-grad encoder features (bf16 copy on CPU), returned in fp32."""
         taps = taps or self.taps
@@ -101,11 +111,13 @@ class _Base(Task):
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             return self.lite(x.float(), LITE_TAPS)
 
-    def perceptual(self, out, content, style, cf: dict, sf: dict) -> dict:
-        """Content and style terms of `out` on the task's loss network (cf/sf: VGG features, for hed-vgg16)."""
+    def perceptual(self, out, content, style, cf: dict, sf: dict, lite_targets: tuple | None = None) -> dict:
+        """Content and style terms of `out` on the task's loss network (cf/sf: VGG features, for hed-vgg16;
+        lite_targets: the content's and style's loss-network features when already computed)."""
         if self.lite is None:
             return lapstyle_losses(self.encoder(out, TAPS), cf, sf, self.w)
-        terms = lite_losses(self.lite, out, self.lite_features(content), self.lite_features(style), style, self.w)
+        clf, slf = lite_targets or (self.lite_features(content), self.lite_features(style))
+        terms = lite_losses(self.lite, out, clf, slf, style, self.w)
         if self.w["hed_gram"]:
             of = self.encoder(out, DETAIL_TAPS)
             terms["hed_gram"] = sum(L.gram_distance_to(of[k], sf[k]) for k in DETAIL_TAPS)
@@ -134,7 +146,8 @@ class DraftTask(_Base):
     name = "lapstyle-draft"
 
     def __init__(self, encoder, net: nn.Module | None = None, identity_weight: float = 50.0, identity_batch: int = 2,
-                 teacher: DraftNet | None = None, design: str | None = None, ranks=None, **weights):
+                 teacher: DraftNet | None = None, design: str | None = None, ranks=None, replay: float = 0.875,
+                 **weights):
         design = design or ("factored" if teacher is not None else "full")
         if design not in DRAFT_DESIGNS:
             raise BrushworkError(f"unknown draft design {design!r}; choose {' or '.join(DRAFT_DESIGNS)}")
@@ -147,6 +160,9 @@ class DraftTask(_Base):
         # the identity term on the first few crops of each (random) batch: the same mean L1 in expectation, for a
         # quarter of a second decoder pass at batch 8 (that pass was ~40% of a step); 0 = the whole batch
         self.identity_batch = int(identity_batch)
+        # crop replay: 7 of each batch's 8 content and style crops are recent ones whose frozen-network features
+        # are kept, which cuts the no-grad passes (~40% of a step without it) to an eighth
+        self.use_replay(replay)
 
     def trainable(self):
         return self.net
@@ -168,13 +184,19 @@ class DraftTask(_Base):
     def losses(self, content, style):
         # the Lite losses read no VGG maps: the draft's own taps suffice (relu1_1's fp32 copy is the largest)
         taps = DRAFT_LAYERS if self.lite is not None and not self.w["hed_gram"] else None
-        cf, sf = self.features(content, taps), self.features(style, taps)
+        lite = self.lite is not None and self.teacher is None
+
+        def features(b):
+            return {"vgg": self.features(b, taps), "lite": self.lite_features(b) if lite else None}
+
+        (content, cfs), (style, sfs) = self.draw(0, content, features), self.draw(1, style, features)
+        cf, sf = cfs["vgg"], sfs["vgg"]
         if self.teacher is not None:
             with torch.no_grad():
                 target = self.draft(self.teacher, cf, sf, content.shape[-2:])
             return self.distil(target, self.draft(self.net, cf, sf, content.shape[-2:]))
         out = self.draft(self.net, cf, sf, content.shape[-2:])
-        terms = self.perceptual(out, content, style, cf, sf)
+        terms = self.perceptual(out, content, style, cf, sf, (cfs["lite"], sfs["lite"]) if lite else None)
         if self.iw:
             n = self.identity_batch or len(content)
             ident = self.net({k: cf[k][:n] for k in DRAFT_LAYERS}, content.shape[-2:])
@@ -218,9 +240,11 @@ class RevisionTask(_Base):
 
     def __init__(self, encoder, draft: DraftNet, lower: list[RevisionNet] | None = None, net: RevisionNet | None = None,
                  adv_weight: float = 1.0, lr_d: float = 1e-4, levels: int = 1, teacher: RevisionNet | None = None,
-                 **weights):
+                 replay: float = 0.875, **weights):
         super().__init__(encoder, **weights)
         self.levels = levels
+        self.use_replay(replay, capacity=16)  # as DraftTask's (at batch 4: 3 of 4 crops); 256 px maps are 4x
+        # larger than the draft's, so fewer are kept
         dev = next(encoder.parameters()).device
         frozen = lambda net: net.to(dev).eval().requires_grad_(False)  # noqa: E731
         self.teacher = bf16_copy(frozen(teacher)) if teacher is not None else None
@@ -241,16 +265,17 @@ class RevisionTask(_Base):
         self.disc.load_state_dict(state["disc"])
         self.opt_d.load_state_dict(state["opt_d"])
 
-    def stylize(self, content, style, sf: dict | None = None, net: RevisionNet | None = None) -> torch.Tensor:
+    def stylize(self, content, style, sf: dict | None = None, net: RevisionNet | None = None,
+                top: dict | None = None) -> torch.Tensor:
         """Draft at the pyramid's top, then the frozen lower revisions, then the trained one (or `net`, levels
-        times)."""
+        times). top: the encoder features of the pyramid's top, when already computed."""
         net = net or self.net
         sf = sf or self.features(style)
         code = style_code({k: sf[k] for k in CODE_LAYERS})
         pyr = pyramid.split(content, len(self.lower) + self.levels)
         small = pyr[-1]
         with torch.no_grad():
-            out = self.draft(self.draft_net, self.features(small), sf, small.shape[-2:])
+            out = self.draft(self.draft_net, top or self.features(small), sf, small.shape[-2:])
         nets = list(self.lower) + [net] * self.levels
 
         def level(i, band, up):  # the frozen lower revisions without gradients
@@ -260,14 +285,23 @@ class RevisionTask(_Base):
         return pyramid.climb(out, pyr, level)
 
     def losses(self, content, style):
+        lite = self.lite is not None and self.teacher is None
+        top = len(self.lower) + self.levels  # the pyramid level the draft paints
+
+        def content_features(b):  # the Lite losses read no VGG maps of the content
+            return {"top": self.features(pyramid.split(b, top)[-1]), "lite": self.lite_features(b) if lite else None,
+                    "vgg": self.features(b) if self.lite is None and self.teacher is None else None}
+
+        def style_features(b):
+            return {"vgg": self.features(b), "lite": self.lite_features(b) if lite else None}
+
+        (content, cfs), (style, sfs) = self.draw(0, content, content_features), self.draw(1, style, style_features)
+        sf = sfs["vgg"]
         if self.teacher is not None:
-            sf = self.features(style)
             with torch.no_grad():
-                target = self.stylize(content, style, sf, self.teacher)
-            return self.distil(target, self.stylize(content, style, sf))
-        sf = self.features(style)
-        cf = self.features(content) if self.lite is None else None  # the Lite losses read their own features
-        out = self.stylize(content, style, sf)
+                target = self.stylize(content, style, sf, self.teacher, cfs["top"])
+            return self.distil(target, self.stylize(content, style, sf, top=cfs["top"]))
+        out = self.stylize(content, style, sf, top=cfs["top"])
         # discriminator step (its own optimizer), then the generator's adversarial term
         self.disc.to(out.device).train()
         d_real, d_fake = self.disc(style), self.disc(out.detach())
@@ -275,7 +309,7 @@ class RevisionTask(_Base):
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.float().backward()
         self.opt_d.step()
-        terms = self.perceptual(out, content, style, cf, sf)
+        terms = self.perceptual(out, content, style, cfs["vgg"], sf, (cfs["lite"], sfs["lite"]) if lite else None)
         terms["adv"] = (self.disc(out) - 1).pow(2).mean().float()
         terms["disc"] = loss_d.detach().float()
         terms["total"] = terms["total"] + self.aw * terms["adv"]
