@@ -29,17 +29,16 @@ BIG_MAP = 1 << 20  # positions; above this a bf16 map's Gram is taken in bf16 (f
 
 
 def gram(feat: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Gram matrix F W F^T, normalised by the (masked) number of positions: (C, C).
+    """Gram matrix F W F^T of a (1, C, H, W) map, normalised by the (masked) number of positions: (C, C).
 
-    For very large bf16 maps (2048 px and up) the product runs in bf16 to avoid a full fp32 copy of the map
-    kept for backward (GBs); its relative error (~0.4%) is far below the losses' scale.
+    Unmasked, it is `batch_gram` in fp32, except that very large bf16 maps (2048 px and up) keep bf16 products
+    (fp32 accumulation) to avoid a full fp32 copy of the map kept for backward (GBs); their relative error
+    (~0.4%) is far below the losses' scale.
     """
-    if mask is None and feat.dtype == torch.bfloat16 and feat.shape[-2] * feat.shape[-1] > BIG_MAP:
-        f = feat.flatten(2)[0]
-        return (f @ f.t()).float() / f.shape[1]
+    if mask is None:
+        big = feat.dtype == torch.bfloat16 and feat.shape[-2] * feat.shape[-1] > BIG_MAP
+        return batch_gram(feat if big else feat.float())[0]
     f, w = _flat(feat, mask)
-    if mask is None:  # uniform weights: skip the weighted copy (large maps at 2048 px)
-        return (f @ f.t()) / f.shape[1]
     return (f * w) @ f.t()
 
 
