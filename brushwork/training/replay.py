@@ -4,6 +4,7 @@ batch with recent crops whose features it kept.
 The encoder and the loss network are frozen, so kept features are exact, not stale. Content and style crops are
 replayed independently, so every pairing is new; with `share` = 0.875 each crop serves eight steps on average and a
 LapStyle draft step pays an eighth of its no-grad feature passes (~40% of a step on a CPU without replay).
+Kept crops live in memory only: a resumed run fills them again in its first steps (all fresh until then).
 """
 from __future__ import annotations
 
