@@ -42,7 +42,7 @@ def train(
                                                      "else factored with --teacher, else full."),
     replay: Optional[float] = typer.Option(None, help="[lapstyle-*] Share of each batch's content and style crops "
                                                        "re-drawn from recent crops whose frozen-network features are "
-                                                       "kept (fewer feature passes per step); 0 = all fresh; default 0.875 (at least one fresh crop a step)."),
+                                                       "kept (fewer feature passes per step); 0 = all fresh; default 0.875 for lapstyle-draft (at least one fresh crop a step), 0 for lapstyle-revision."),
     fade_from: Optional[Path] = typer.Option(None, help="[adain] Start from this LapStyle draft and fade its skips "
                                                           "out (the CPU-budget curriculum, see training/adain.py)."),
     fade_iters: Optional[int] = typer.Option(None, help="[adain] Steps over which the draft's skips fade to zero."),

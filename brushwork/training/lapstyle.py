@@ -240,11 +240,13 @@ class RevisionTask(_Base):
 
     def __init__(self, encoder, draft: DraftNet, lower: list[RevisionNet] | None = None, net: RevisionNet | None = None,
                  adv_weight: float = 1.0, lr_d: float = 1e-4, levels: int = 1, teacher: RevisionNet | None = None,
-                 replay: float = 0.875, **weights):
+                 replay: float = 0.0, **weights):
         super().__init__(encoder, **weights)
         self.levels = levels
-        self.use_replay(replay, capacity=16)  # as DraftTask's (at batch 4: 3 of 4 crops); 256 px maps are 4x
-        # larger than the draft's, so fewer are kept
+        # crop replay as DraftTask's (at batch 4, 0.75 or more re-draws 3 of 4 crops; 16 kept, the 256 px maps
+        # are 4x the draft's): off by default, because 750 fine-tuning steps of the shipped network with it lost
+        # fine texture at 512 px (HED relu1_1 Gram 0.084 vs 0.048 without; BENCHMARKS.md, session 11)
+        self.use_replay(replay, capacity=16)
         dev = next(encoder.parameters()).device
         frozen = lambda net: net.to(dev).eval().requires_grad_(False)  # noqa: E731
         self.teacher = bf16_copy(frozen(teacher)) if teacher is not None else None
