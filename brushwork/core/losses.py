@@ -184,10 +184,10 @@ def gram_distance_to(feat: torch.Tensor, style_feat: torch.Tensor) -> torch.Tens
     layers of small crops) it is computed from position-by-position products instead: ||G - T||^2 expands into
     three P x P matrices instead of two C x C ones, the same number for a tenth of the work at 672 channels."""
     c = feat.shape[1]
-    x, y = feat.float().flatten(2), style_feat.float().flatten(2)  # (N, C, P)
-    px, py = x.shape[2], y.shape[2]
-    if 2 * max(px, py) >= c:
+    px, py = feat[0, 0].numel(), style_feat[0, 0].numel()  # positions
+    if 2 * max(px, py) >= c:  # no fp32 copies of the maps on this path: batch_gram reads them as they are
         return gram_distance(feat, batch_gram(style_feat))
+    x, y = feat.float().flatten(2), style_feat.float().flatten(2)  # (N, C, P)
 
     def sq(a, b, scale):  # ||a^T b||^2 / scale per sample
         return (a.transpose(1, 2) @ b).square().sum((1, 2)) / scale
