@@ -11,7 +11,7 @@ from .stylize import _check_input
 
 
 def train(
-    model: str = typer.Argument(..., help="Model to train: adain, lapstyle-draft or lapstyle-revision."),
+    model: str = typer.Argument(..., help="Model to train: adain, lapstyle-draft, lapstyle-revision or attention."),
     content_dir: Path = typer.Option(..., "--content", help="Folder of content photos."),
     style_dir: Path = typer.Option(..., "--style", help="Folder of style images."),
     run_dir: Path = typer.Option(..., "--run-dir", help="Checkpoints, logs and samples go here; rerun to resume."),
@@ -30,7 +30,9 @@ def train(
     hed_gram_weight: Optional[float] = typer.Option(None, help="[lapstyle-*] Gram loss weight on the HED VGG's "
                                                                "relu1_1/relu2_1 (fine texture; Lite loss nets)."),
     log_every: int = typer.Option(10, help="Iterations between loss log lines."),
-    draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights."),
+    draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights; [attention] "
+                                                             "the factored draft to start from."),
+    local_weight: Optional[float] = typer.Option(None, help="[attention] AdaAttN local feature loss weight."),
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),
     levels: Optional[int] = typer.Option(None, help="[lapstyle-revision] Apply the trained network this many "
                                                      "times in a row (shared weights), as inference reuses it."),
@@ -67,7 +69,7 @@ def train(
                                  "lower": [str(p) for p in lower_revision] if lower_revision else None,
                                  "levels": levels, "fade_from": str(fade_from) if fade_from else None,
                                  "fade_iters": fade_iters, "teacher": str(teacher) if teacher else None,
-                                 "design": design, "replay": replay}.items()
+                                 "design": design, "replay": replay, "local_weight": local_weight}.items()
                if v is not None}
     if replay is not None and not 0 <= replay < 1:
         raise BrushworkError(f"--replay must be at least 0 and below 1, got {replay}")

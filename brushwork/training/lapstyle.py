@@ -59,12 +59,14 @@ VGG_WEIGHTS = {"content": 1.0, "style": 3.0, "remd": 10.0, "selfsim": 16.0}
 LITE_WEIGHTS = {"content": 1.0, "style": 10.0, "remd": 5.0, "selfsim": 4.0, "color": 50.0, "hed_gram": 0.0}
 
 
-def lite_losses(net, out: torch.Tensor, cf: dict, sf: dict, style: torch.Tensor, w: dict) -> dict:
-    """The perceptual terms on EfficientNet-Lite features (cf, sf: the content's and style's), weighted by w.
+def lite_losses(net, out: torch.Tensor, cf: dict, sf: dict, style: torch.Tensor, w: dict, of: dict | None = None) -> dict:
+    """The perceptual terms on EfficientNet-Lite features (cf, sf: the content's and style's), weighted by w;
+    of: the output's own features when the caller already computed them.
 
     The loss network runs in fp32: its depthwise convs are about 5x slower in bf16 on a CPU without AMX."""
-    with torch.autocast(out.device.type, enabled=False):
-        of = net(out.float(), LITE_TAPS)
+    if of is None:
+        with torch.autocast(out.device.type, enabled=False):
+            of = net(out.float(), LITE_TAPS)
     ls = sum(L.gram_distance_to(of[k], sf[k]) for k in lossnet.LITE_STYLE_TAPS)
     lc = L.content_loss(of[LITE_CONTENT], cf[LITE_CONTENT])
     lr = sum(L.remd_loss(of[k], sf[k]) for k in LITE_MID)

@@ -12,7 +12,7 @@ from ..core.images import list_images
 from .data import CropDataset
 from .loop import TrainConfig, Trainer, pick_device
 
-TRAINABLE = ("adain", "lapstyle-draft", "lapstyle-revision")  # model names `brushwork train` accepts
+TRAINABLE = ("adain", "lapstyle-draft", "lapstyle-revision", "attention")  # model names `brushwork train` accepts
 
 
 def eval_pairs(content_dir: str, style_dir: str, n: int = 4, size: int = 256):
@@ -57,6 +57,14 @@ def build_task(cfg: TrainConfig, device):
         lower = [load_revision(p) for p in opts.pop("lower", [])]
         teacher = load_revision(opts.pop("teacher")) if opts.get("teacher") else None
         return RevisionTask(encoder, draft, lower, teacher=teacher, **opts)
+    if cfg.model == "attention":
+        from ..nets.attention import AttentionDraftNet
+        from ..nets.lapstyle import load_draft
+        from .attention import AttentionTask
+
+        opts = dict(cfg.options)
+        draft = load_draft(opts.pop("draft")) if opts.get("draft") else None
+        return AttentionTask(encoder, AttentionDraftNet(draft), **opts)
     raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(TRAINABLE)}")
 
 
