@@ -8,6 +8,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 EVAL_CONTENT = SHARED / "eval" / "content"
 EVAL_STYLE = SHARED / "eval" / "style"
+# a trained DraftNet (the parent the shipped factored draft was distilled from): a real network for the factoring,
+# distillation and fade tests; kept beside the tests, not shipped in the package
+DRAFT_PARENT = REPO / "tests" / "data" / "lapstyle_draft_full.safetensors"
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 

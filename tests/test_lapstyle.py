@@ -9,7 +9,7 @@ from brushwork.core.images import load_image
 from brushwork.training.loop import TrainConfig
 from brushwork.training.run import train
 
-from conftest import EVAL_CONTENT, EVAL_STYLE, check_blend_and_masks, check_strength_zero_is_the_photo, left_half_mask
+from conftest import DRAFT_PARENT, EVAL_CONTENT, EVAL_STYLE, check_blend_and_masks, check_strength_zero_is_the_photo, left_half_mask
 
 
 @pytest.mark.parametrize("hw", [(64, 64), (101, 67), (333, 250)])
@@ -149,7 +149,7 @@ def test_factoring_a_draft_keeps_its_pictures(encoder, eval_content, eval_style)
     from brushwork.nets.lapstyle import FactoredDraftNet
     from brushwork.training.factor import factor_draft
 
-    parent = load_weights(DraftNet(), "brushwork/assets/models/lapstyle_draft_full.safetensors").eval()
+    parent = load_weights(DraftNet(), DRAFT_PARENT).eval()
 
     def batch(i):
         c, s = load_image(eval_content[i], size=128)[..., :96, :128], load_image(eval_style[i], size=128)[..., :96, :128]
@@ -173,7 +173,7 @@ def test_draft_distillation_learns_from_the_teacher_alone(encoder, eval_content,
     from brushwork.nets.lapstyle import FactoredDraftNet
     from brushwork.training.lapstyle import DraftTask
 
-    teacher = load_weights(DraftNet(), "brushwork/assets/models/lapstyle_draft_full.safetensors")
+    teacher = load_weights(DraftNet(), DRAFT_PARENT)
     task = DraftTask(encoder, teacher=teacher)
     assert isinstance(task.net, FactoredDraftNet)
     c, s = load_image(eval_content[0], size=96)[..., :64, :96], load_image(eval_style[0], size=96)[..., :64, :96]
@@ -194,11 +194,9 @@ def test_a_fresh_distillation_run_starts_from_the_teachers_factorisation(tmp_pat
     teacher (PCA of its responses), so its first logged distance is small."""
     import json
 
-    from brushwork.methods.lapstyle import WEIGHTS_DIR
-
     cfg = TrainConfig(model="lapstyle-draft", run_dir=str(tmp_path / "d"), content_dir=str(EVAL_CONTENT),
                       style_dir=str(EVAL_STYLE), iters=1, batch=2, crop=96, load_size=128, save_every=1,
-                      sample_every=100, log_every=1, options={"teacher": str(WEIGHTS_DIR / "lapstyle_draft_full.safetensors")})
+                      sample_every=100, log_every=1, options={"teacher": str(DRAFT_PARENT)})
     train(cfg)
     first = json.loads((tmp_path / "d" / "log.jsonl").read_text().splitlines()[0])
     assert first["teacher"] < 0.08  # a random student is ~0.4 away in pixels
@@ -266,11 +264,10 @@ def test_hed_gram_term_pulls_the_revision_toward_the_paintings_fine_texture(enco
 def test_revision_distillation_learns_from_the_teacher_alone(encoder, eval_content, eval_style):
     """teacher: the loss is the distance to the frozen teacher's picture on the same ladder (pixels + shallow
     features, no discriminator); only the student learns."""
-    from brushwork.nets.lapstyle_v1 import RevisionNetV1
     from brushwork.training.lapstyle import RevisionTask
 
-    teacher = RevisionNetV1()
-    torch.nn.init.normal_(teacher.up[-1][-1].weight, std=0.01)
+    teacher = RevisionNet()
+    torch.nn.init.normal_(teacher.up[0][-1].weight, std=0.01)  # past the zero start: a teacher that paints
     task = RevisionTask(encoder, DraftNet(), net=RevisionNet(), levels=2, teacher=teacher)
     c, s = load_image(eval_content[0], size=96)[..., :64, :96], load_image(eval_style[0], size=96)[..., :64, :96]
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -284,18 +281,20 @@ def test_revision_distillation_learns_from_the_teacher_alone(encoder, eval_conte
     assert all(p.grad is None for p in task.teacher.parameters())
 
 
-def test_old_revision_weights_still_load(tmp_path):
-    """Weights (and .brush files) made with the full-resolution RevisionNetV1 load as that design."""
+def test_revision_weights_of_another_design_are_refused_in_one_line(tmp_path):
+    """A RevisionNet file loads; weights of another design (e.g. an old full-resolution revision network, whose
+    output stage had more layers) are a BrushworkError, not a state-dict traceback."""
     from safetensors.torch import save_file
 
+    from brushwork.errors import BrushworkError
     from brushwork.nets.lapstyle import load_revision
-    from brushwork.nets.lapstyle_v1 import RevisionNetV1
 
-    old, new = RevisionNetV1(), RevisionNet()
-    save_file(old.state_dict(), str(tmp_path / "v1.safetensors"))
-    save_file(new.state_dict(), str(tmp_path / "v2.safetensors"))
-    assert type(load_revision(tmp_path / "v1.safetensors")) is RevisionNetV1
-    assert type(load_revision(tmp_path / "v2.safetensors")) is RevisionNet
+    state = RevisionNet().state_dict()
+    save_file(state, str(tmp_path / "ok.safetensors"))
+    assert type(load_revision(tmp_path / "ok.safetensors")) is RevisionNet
+    save_file({**state, "up.3.1.weight": torch.zeros(3, 64, 3, 3)}, str(tmp_path / "old.safetensors"))
+    with pytest.raises(BrushworkError, match="not a LapStyle revision network"):
+        load_revision(tmp_path / "old.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from brushwork.training.data import CropDataset
 from brushwork.training.loop import TrainConfig
 from brushwork.training.run import train
 
-from conftest import EVAL_CONTENT, EVAL_STYLE
+from conftest import DRAFT_PARENT, EVAL_CONTENT, EVAL_STYLE
 
 
 def small_cfg(run_dir, iters):
@@ -137,9 +137,8 @@ def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
     from brushwork.nets.adain import Decoder
     from brushwork.nets.lapstyle import DraftNet
     from brushwork.training.adain import AdaINTask
-    from brushwork.methods.lapstyle import WEIGHTS_DIR as MODELS
 
-    draft_path = MODELS / "lapstyle_draft_full.safetensors"  # a DraftNet (the shipped draft is its factored form)
+    draft_path = DRAFT_PARENT  # a DraftNet (the shipped draft is its factored form)
     task = AdaINTask(load_encoder(), fade_from=str(draft_path), fade_iters=10, style_weight=3.0)
     content = CropDataset(EVAL_CONTENT, load_size=96, crop=64).sample(2, torch.Generator().manual_seed(0))
     style = CropDataset(EVAL_STYLE, load_size=96, crop=64).sample(2, torch.Generator().manual_seed(1))
@@ -162,12 +161,11 @@ def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
 
 def test_fade_run_exports_the_adain_decoder(tmp_path):
     """A fade run trains the whole draft but ships (and exports mid-run) only the AdaIN decoder."""
-    from brushwork.methods.lapstyle import WEIGHTS_DIR as MODELS
     from brushwork.nets.adain import Decoder
     from brushwork.training.run import export_checkpoint
 
     cfg = small_cfg(tmp_path, 2)
-    cfg.options = {"fade_from": str(MODELS / "lapstyle_draft_full.safetensors"), "fade_iters": 1}
+    cfg.options = {"fade_from": str(DRAFT_PARENT), "fade_iters": 1}
     keys = set(Decoder().state_dict())
     assert set(load_file(str(train(cfg)))) == keys
     assert set(load_file(str(export_checkpoint(tmp_path, tmp_path / "mid.safetensors")))) == keys

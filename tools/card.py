@@ -21,7 +21,7 @@ def summarize(run_dir: Path) -> dict:
 
 def _count(folder: str) -> str:
     """How many images a training folder holds (at card time), or '?' where it is not on this machine."""
-    from ..core.images import IMAGE_SUFFIXES
+    from brushwork.core.images import IMAGE_SUFFIXES
 
     p = Path(folder)
     return str(sum(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir())) if p.is_dir() else "?"

@@ -1,6 +1,6 @@
 """Side-by-side crops of several methods at one resolution, to compare stroke detail (for model cards).
 
-    python docs/compare_crops.py --methods adain,lapstyle --size 1024 -o brushwork/assets/models/lapstyle_vs_adain.jpg
+    python tools/compare_crops.py --methods adain,lapstyle --size 1024 -o brushwork/assets/models/lapstyle_vs_adain.jpg
 Each row is one (photo, style) pair: the style, then a 256 px crop of every method's full-size result taken
 at the same place, labelled with the method's name.
 """

@@ -1,6 +1,6 @@
 """Feature inversion: what one layer of the encoder still knows about a photo (for the AdaIN model card).
 
-    python docs/invert_features.py -o docs/hed_vgg_inversion.jpg
+    python tools/invert_features.py -o docs/hed_vgg_inversion.jpg
 Pixels start grey and are optimised (L-BFGS, 300 steps) until their features at one layer match the
 photo's; whatever the layer does not encode (colour, here) the inversion cannot bring back. Columns: the
 photo, then inversions from relu3_1, relu4_1 and relu5_1.

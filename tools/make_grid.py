@@ -1,6 +1,6 @@
 """Render the eval-set grid of a method: 10 contents (rows) x 4 styles (columns), styles along the top.
 
-    python docs/make_grid.py optimize --size 256 -o docs/optimize_grid.jpg
+    python tools/make_grid.py optimize --size 256 -o docs/optimize_grid.jpg
 Results are cached in a work folder so an interrupted run continues where it stopped.
 """
 from __future__ import annotations

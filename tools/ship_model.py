@@ -1,6 +1,6 @@
 """Ship a trained model: export fp16 weights from a run, record the SHA-256, render the eval grid, write the card.
 
-    python docs/ship_model.py adain runs/adain --command "brushwork train adain ..."
+    python tools/ship_model.py adain runs/adain --command "brushwork train adain ..."
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from brushwork.training.card import write_card
 from brushwork.training.run import export_checkpoint
+from card import write_card  # tools/card.py (this folder is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "brushwork" / "assets" / "models"
@@ -42,7 +42,7 @@ def main() -> None:
     method = args.method or ("lapstyle" if args.model.startswith("lapstyle") else args.model)
     grid = MODELS / f"{method}_eval_grid.jpg"  # one per method: LapStyle's networks share theirs
     note = Path(args.note).read_text() if args.note and Path(args.note).is_file() else args.note
-    subprocess.run([sys.executable, str(ROOT / "docs" / "make_grid.py"), method, "--size", str(args.grid_size),
+    subprocess.run([sys.executable, str(ROOT / "tools" / "make_grid.py"), method, "--size", str(args.grid_size),
                     "--work", f"/tmp/brushwork-grid-ship-{weights.stat().st_mtime_ns}", "-o", str(grid)], check=True)
     extra = (f"## Eval-set results\n\nRows: the 10 eval photos; columns: 4 eval styles (top row), "
              f"{args.grid_size} px, default options of `method=\"{method}\"`.\n\n![eval grid]({grid.name})\n\n{note}\n")

@@ -1,7 +1,7 @@
 """Build docs/video_strip.jpg: input | frame by frame | consistent at one frame, and below each its flicker map.
 
 The flicker map is |frame t - frame t-1 warped onto t| (flow on the input, occluded pixels black), the
-quantity the warping error averages. Usage: python docs/video_strip.py INPUT C0.mp4 CONSISTENT.mp4 [--frame 60]
+quantity the warping error averages. Usage: python tools/video_strip.py INPUT C0.mp4 CONSISTENT.mp4 [--frame 60]
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def main():
     ap.add_argument("plain", type=Path)
     ap.add_argument("steady", type=Path)
     ap.add_argument("--frame", type=int, default=60)
-    ap.add_argument("-o", "--output", type=Path, default=Path(__file__).parent / "video_strip.jpg")
+    ap.add_argument("-o", "--output", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "video_strip.jpg")
     args = ap.parse_args()
     with av.open(str(args.plain)) as c:
         size = (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height)

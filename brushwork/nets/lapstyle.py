@@ -142,10 +142,10 @@ class RevisionNet(nn.Module):
     The residual is the content's band plus a learned correction, so an untrained level adds the photo's own
     detail and training turns it into strokes. Sub-pixel design: band and coarse image go in as 2x2 pixel
     blocks (space-to-depth) and the correction comes out the same way, so every conv runs at half resolution
-    (a third of the MACs of RevisionNetV1, which ran three of its convs at full resolution).
+    (a third of the MACs of a design with full-resolution convs at both ends).
 
     The shipped assets/models/lapstyle_rev1.safetensors holds this design: "rev1" numbers the pyramid level
-    (the first revision level), not the design's version; RevisionNetV1 is the older design."""
+    (the first revision level), not a version of the design."""
 
     def __init__(self, width: int = 64):
         super().__init__()
@@ -169,11 +169,14 @@ class RevisionNet(nn.Module):
 
 
 def load_revision(source) -> nn.Module:
-    """A trained revision network from a safetensors file or state dict; its keys tell which design it is."""
+    """A trained revision network (`RevisionNet`) from a safetensors file or state dict."""
     from safetensors.torch import load_file
 
+    from ..errors import BrushworkError
     from . import load_weights
-    from .lapstyle_v1 import RevisionNetV1
 
     state = source if isinstance(source, dict) else load_file(str(source))
-    return load_weights(RevisionNetV1() if "up.3.1.weight" in state else RevisionNet(), state)
+    net = RevisionNet()
+    if set(state) != set(net.state_dict()):
+        raise BrushworkError("these weights are not a LapStyle revision network of this version (RevisionNet)")
+    return load_weights(net, state)

@@ -5,8 +5,8 @@
 - .gpu/home: fp16 copies of the loss networks' weights, only the layers training reads (VGG to conv4_1,
   EfficientNet-Lite1 to block 14, with a stub head), about 8 MiB.
 
-    python docs/device/pack.py        # .gpu/ is git-ignored; name it in the device tool's carry
-Then run docs/device/train.py there (see its docstring).
+    python tools/device/pack.py        # .gpu/ is git-ignored; name it in the device tool's carry
+Then run tools/device/train.py there (see its docstring).
 """
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
-"""Train on a lent GPU machine (the `device` tool) from the packs of docs/device/pack.py, with `brushwork train`'s
+"""Train on a lent GPU machine (the `device` tool) from the packs of tools/device/pack.py, with `brushwork train`'s
 own trainer: the machine has PyTorch but not our pinned wheels, so the encoder loads the packed fp16 VGG layers.
 
-    python3 docs/device/train.py MODEL SECONDS [INIT|-] [NAME] [option=value ...]  # MODEL: lapstyle-draft | lapstyle-revision
+    python3 tools/device/train.py MODEL SECONDS [INIT|-] [NAME] [option=value ...]  # MODEL: lapstyle-draft | lapstyle-revision
 
 SECONDS of training steps (the trainer's clock), then the fp16 weights, the loss log and the last samples go to
 $OUT/NAME/ (default NAME: MODEL); options (e.g. hed_gram_weight=15) go to the task. Two runs with different
-NAMEs can share the GPU at once (small batches leave it mostly idle). Session 7 trained the LapStyle draft this way: batch 16, 128 px crops, ~17 steps/s on one H200.
-A revision run also needs DRAFT (the frozen draft's weights, default: the shipped one). Session 8 trained the shipped
-revision network this way: 8,791 steps at batch 8, two runs sharing the GPU at ~14 steps/s each.
+NAMEs can share the GPU at once (small batches leave it mostly idle). The parent of the shipped LapStyle draft
+was trained this way: batch 16, 128 px crops, ~17 steps/s on one H200.
+A revision run also needs DRAFT (the frozen draft's weights, default: the shipped one). Most of the shipped
+revision network's steps were trained this way: 8,791 steps at batch 8, two runs sharing the GPU at ~14 steps/s each.
 """
 from __future__ import annotations
 
