@@ -89,3 +89,49 @@ def test_check_writable_never_overwrites(tmp_path):
     with pytest.raises(BrushworkError, match="format"):
         check_writable(tmp_path / "x.xyz")
     assert f.read_bytes() == b"precious"
+
+
+def test_loads_leave_pillows_pixel_limit_alone(tmp_path, eval_content):
+    """Pillow's global decompression-bomb limit (the server's upload check relies on it) stays in force while
+    threads load pictures at once, and after; a picture over it still loads when trusted (allow_huge)."""
+    import sys
+    import threading
+
+    limit = Image.MAX_IMAGE_PIXELS
+    files = []
+    for i, f in enumerate(eval_content[:4]):
+        Image.open(f).resize((32, 24)).save(tmp_path / f"{i}.png")
+        files.append(tmp_path / f"{i}.png")
+    seen, done = set(), threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.add(Image.MAX_IMAGE_PIXELS)
+
+    def load():
+        for _ in range(60):
+            for f in files:
+                load_array(f)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        loaders = [threading.Thread(target=load) for _ in range(3)]
+        for t in loaders:
+            t.start()
+        for t in loaders:
+            t.join()
+        done.set()
+        watcher.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert seen == {limit} and Image.MAX_IMAGE_PIXELS == limit
+    Image.new("1", (14000, 14000)).save(tmp_path / "huge.png")  # 196 MP: over Pillow's own limit
+    with pytest.raises(BrushworkError, match="allow-huge"):
+        load_array(tmp_path / "huge.png")
+    from brushwork.core.images import _open
+
+    assert _open(tmp_path / "huge.png", allow_huge=True).size == (14000, 14000)  # (not decoded: 2 GB as floats)
+    assert Image.MAX_IMAGE_PIXELS == limit

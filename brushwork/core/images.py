@@ -6,6 +6,7 @@ expands grayscale, keeps 16-bit precision, and refuses decompression bombs, trun
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,7 @@ MAX_PIXELS = 80_000_000
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+_LIFT_LIMIT = threading.Lock()  # held while Pillow's global pixel limit is lifted for one trusted picture
 
 
 def list_images(folder, what: str = "image") -> list[Path]:
@@ -68,6 +70,23 @@ def _read_16bit(path: Path) -> np.ndarray | None:
     return arr.astype(np.float32) / 65535.0
 
 
+def _open(path: Path, allow_huge: bool) -> Image.Image:
+    """Image.open under Pillow's own decompression-bomb limit, which other threads (the server's upload check)
+    rely on; only a picture over that limit that the caller trusts (allow_huge) is opened with the limit lifted,
+    under a lock, so concurrent loads cannot leave it lifted."""
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError:
+        if not allow_huge:
+            raise
+    with _LIFT_LIMIT:
+        old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+
+
 def load_array(source, allow_huge: bool = False) -> np.ndarray:
     """Load a path, PIL image or numpy array as float32 HxWx3 RGB in [0, 1]."""
     if isinstance(source, np.ndarray):
@@ -88,11 +107,7 @@ def load_array(source, allow_huge: bool = False) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                im = Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = old
+            im = _open(path, allow_huge)
             w, h = im.size
             if w * h > MAX_PIXELS and not allow_huge:
                 raise BrushworkError(
@@ -105,6 +120,9 @@ def load_array(source, allow_huge: bool = False) -> np.ndarray:
                     return _apply_orientation(arr16, orient)
             im.load()
             return _pil_to_array(ImageOps.exif_transpose(im))
+    except Image.DecompressionBombError:
+        raise BrushworkError(f"{path} is over the {MAX_PIXELS // 1_000_000} MP safety limit against decompression "
+                             "bombs; pass --allow-huge if you trust it") from None
     except UnidentifiedImageError:
         raise BrushworkError(f"{path} is not an image file Brushwork can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
