@@ -26,6 +26,7 @@ class Progress:
     total: int
     image: torch.Tensor | None = None
     scale: int = 0
+    overall: float | None = None  # how far the whole run is, 0 to 1, where the method knows (optimize's scales)
 
     @property
     def fraction(self) -> float:
@@ -33,10 +34,11 @@ class Progress:
         return self.step / self.total if self.total else 1.0
 
 
-def emit(callback, stage: str, step: int, total: int, image: torch.Tensor | None = None, scale: int = 0):
+def emit(callback, stage: str, step: int, total: int, image: torch.Tensor | None = None, scale: int = 0,
+         overall: float | None = None):
     """Send a Progress event to callback, if there is one; returns what the callback returns (None as a rule)."""
     if callback is not None:
-        return callback(Progress(stage, step, total, None if image is None else image.detach(), scale))
+        return callback(Progress(stage, step, total, None if image is None else image.detach(), scale, overall))
     return None
 
 

@@ -242,7 +242,8 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
             bar.update(step_work)
             if state["step"] % 10 == 0:
                 bar.set_postfix_str(f"scale {si + 1}/{len(sizes)} {hw[1]}x{hw[0]} loss {total.item():.4g}")
-            emit(callback, "optimize", state["step"], n_iter, x, si)
+            done = sum(work[:si]) + work[si] * min(1.0, state["step"] / n_iter)
+            emit(callback, "optimize", state["step"], n_iter, x, si, overall=done / sum(work))
             return total
 
         _minimise(x, opts, n_iter, closure)
