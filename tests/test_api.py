@@ -1,4 +1,4 @@
-"""The Python API as a new user meets it (issue #11): clear errors up front, arrays understood or refused, help."""
+"""The Python API as a new user meets it: clear errors up front, arrays understood or refused, help."""
 import dataclasses
 import inspect
 import re

@@ -178,7 +178,7 @@ def test_brush_file_works_as_a_style(tmp_path, eval_content, eval_style):
     assert out.is_file()
 
 
-# --- issue #11: what a new user hit ---------------------------------------------------------------------------
+# --- what a new user hit: first-run errors -----------------------------------------------------------------------
 
 
 

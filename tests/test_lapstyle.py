@@ -444,8 +444,9 @@ def test_palette_step_takes_the_paintings_colours(lap, eval_content, eval_style)
 
 def test_default_takes_the_paintings_fine_texture_and_keeps_the_photo(lap, eval_content, eval_style):
     """The shipped default at 512 px on three eval pairs: the HED VGG's shallow Gram distances to the painting
-    (fine grain, edges) are far below the session-7 pipeline's (0.14-0.15 at relu1_1, 0.08-0.32 at relu2_1 on
-    these pairs; now 0.03-0.05 and 0.02-0.09), and the photo stays recognisable (Lite1 content loss < 1.1)."""
+    (fine grain, edges) are far below those of the pipeline trained without the HED Gram term (0.14-0.15 at
+    relu1_1, 0.08-0.32 at relu2_1 on these pairs; now 0.03-0.05 and 0.02-0.09), and the photo stays recognisable
+    (Lite1 content loss < 1.1)."""
     from brushwork.evaluation import metrics as M
 
     pairs = [("kodim23", "starry_night"), ("chelsea", "the_scream"), ("coffee", "composition_vii")]

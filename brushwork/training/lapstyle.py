@@ -247,7 +247,7 @@ class RevisionTask(_Base):
         self.levels = levels
         # crop replay as DraftTask's (at batch 4, 0.75 or more re-draws 3 of 4 crops; 16 kept, the 256 px maps
         # are 4x the draft's): off by default, because 750 fine-tuning steps of the shipped network with it lost
-        # fine texture at 512 px (HED relu1_1 Gram 0.084 vs 0.048 without; BENCHMARKS.md, session 11)
+        # fine texture at 512 px (HED relu1_1 Gram 0.084 vs 0.048 without; BENCHMARKS.md, "Training")
         self.use_replay(replay, capacity=16)
         dev = next(encoder.parameters()).device
         frozen = lambda net: net.to(dev).eval().requires_grad_(False)  # noqa: E731

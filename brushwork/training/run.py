@@ -126,8 +126,8 @@ def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
 
 def mix_weights(a: str | Path, b: str | Path, share: float, out: str | Path) -> Path:
     """fp16 safetensors of (1 - share) x a + share x b, tensor by tensor (two runs of one lineage: a fine-tuned
-    network and its parent), with both sources in the metadata. How the default revision network of session 9
-    took part of a run's HED Gram gain while keeping most of its parent's photo."""
+    network and its parent), with both sources in the metadata. How the shipped revision network takes part of a
+    fine-tune's HED Gram gain while keeping most of its parent's photo (its model card gives the recipe)."""
     from safetensors.torch import load_file, save_file
 
     if not 0.0 <= share <= 1.0:

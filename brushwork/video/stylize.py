@@ -36,7 +36,7 @@ DEFAULT_SIZE = 640
 DETAIL_SIGMA = 0.01  # the warped frame's low frequencies: below a Gaussian of this sigma (fraction of the long side)
 DETAIL_WEIGHT = 0.5  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
 # LapStyle: the draft is blended with the previous frame's at `consistency` (warped bicubically), so the output
-# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night, session 10's
+# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night, the shipped
 # networks: warping error 0.60x of frame by frame, content loss -7.4%, Gram style loss +9.4% (detail weight 0.55:
 # 0.58x and +11.2%; 0.45: 0.61x and +7.7%) (benchmarks/bench_video.py, BENCHMARKS.md).
 OUTPUT_SHARE_WITH_DRAFT = 0.67
