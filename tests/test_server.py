@@ -150,8 +150,8 @@ def test_size_limits_and_decompression_bombs(server):
     # a body announced as larger than the route allows is refused before it is read
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"POST /v1/stylize HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                  b"Content-Length: 700000000\r\n\r\n--b\r\n")
+        s.sendall(f"POST /v1/stylize HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: multipart/form-data; "
+                  "boundary=b\r\nContent-Length: 700000000\r\n\r\n--b\r\n".encode())
         head = s.recv(4096).decode()
     assert head.startswith("HTTP/1.1 413"), head
     assert '"detail"' in head or "application/json" in head
@@ -234,7 +234,8 @@ def test_token_busy_timeout_and_ttl(tight, photo):
     slow = {"style": "starry-night", "method": "optimize", "size": "256", "iterations": "400"}
     r = httpx.post(base + "/v1/jobs", files=files, data=slow, headers=auth, timeout=60)
     assert r.status_code == 202, r.text
-    busy = r.json()["id"]
+    busy, owner = r.json()["id"], {**auth, "X-Job-Secret": r.json()["secret"]}
+    assert_json_error(httpx.delete(f"{base}/v1/jobs/{busy}", headers=auth), 403, "secret")  # the token alone: no
     r = stylize(base, files, {"style": "starry-night", "size": "64"}, auth)
     assert_json_error(r, 503, "busy")
     assert int(r.headers["retry-after"]) >= 1
@@ -246,7 +247,7 @@ def test_token_busy_timeout_and_ttl(tight, photo):
             assert time.time() < deadline
             time.sleep(0.3)
 
-    assert httpx.delete(f"{base}/v1/jobs/{busy}", headers=auth).json()["state"] == "cancelled"
+    assert httpx.delete(f"{base}/v1/jobs/{busy}", headers=owner).json()["state"] == "cancelled"
     wait_free()
     # a synchronous request that runs past the 4 s time-out: 504, and the work stops (the worker frees up)
     t0 = time.time()
@@ -254,20 +255,20 @@ def test_token_busy_timeout_and_ttl(tight, photo):
     assert time.time() - t0 < 10
     wait_free()
     # finished jobs and their files go after the TTL (1 s)
-    job = httpx.post(base + "/v1/jobs", files=files, data={"style": "starry-night", "size": "64"}, headers=auth).json()["id"]
-    deadline = time.time() + 30
-    while httpx.get(f"{base}/v1/jobs/{job}", headers=auth).json()["state"] != "done":
+    made = httpx.post(base + "/v1/jobs", files=files, data={"style": "starry-night", "size": "64"}, headers=auth).json()
+    job, deadline = made["id"], time.time() + 30
+    while httpx.get(f"{base}/v1/jobs/{job}?secret={made['secret']}", headers=auth).json()["state"] != "done":
         assert time.time() < deadline
         time.sleep(0.1)
     roots = list(tmp.glob("brushwork-server-*"))
     assert len(roots) == 1 and any(roots[0].iterdir())
     time.sleep(2.5)
-    assert_json_error(httpx.get(f"{base}/v1/jobs/{job}", headers=auth), 404)
+    assert_json_error(httpx.get(f"{base}/v1/jobs/{job}?secret={made['secret']}", headers=auth), 404)
     assert not any(roots[0].iterdir())
     # a client that stalls mid-upload gets 408
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(f"POST /v1/stylize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        s.sendall(f"POST /v1/stylize HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
                   "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000\r\n\r\n--b\r\n".encode())
         head = s.recv(4096).decode()
     assert head.startswith("HTTP/1.1 408"), head

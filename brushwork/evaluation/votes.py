@@ -20,6 +20,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ..errors import BrushworkError
+from ..server.origins import OriginRules, Refused
 
 VOTES_FILE = "votes.jsonl"  # JSON Lines: one vote per line, appended
 RESULTS_JSON = "results.json"
@@ -206,16 +207,11 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def _check_origin(self) -> None:
         """Only this page may post: same Host as we listen on, same Origin if the browser sends one, JSON body."""
-        host = self.headers.get("Host", "")
-        port = self.server.server_address[1]
-        allowed = {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]", self.server.server_address[0])}
-        if host not in allowed:
-            raise VoteError(HTTPStatus.FORBIDDEN, f"unexpected Host {host!r}")
-        origin = self.headers.get("Origin")
-        if origin is not None and origin != f"http://{host}":
-            raise VoteError(HTTPStatus.FORBIDDEN, "votes are accepted only from this report's own pages")
-        if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-            raise VoteError(HTTPStatus.FORBIDDEN, "votes are accepted only from this report's own pages")
+        host, port = self.server.server_address[:2]
+        try:
+            OriginRules(host, port, any_host_on_wildcard=False).check(self.headers)
+        except Refused as exc:
+            raise VoteError(HTTPStatus.FORBIDDEN, f"votes are accepted only from this report's own pages ({exc})") from None
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise VoteError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send votes as Content-Type: application/json")

@@ -15,9 +15,12 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import BrushworkError
 from . import jobs
+from ..core import budget
 from .middleware import Guard
-from .routes import BODY_LIMITS, DEFAULT_BODY, router
+from .origins import OriginRules
+from .routes import router, style_list
 from .settings import Settings
+from .uploads import UploadBudget
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("brushwork.server")
@@ -26,11 +29,14 @@ log = logging.getLogger("brushwork.server")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready-to-serve app; `settings` (checked) decide limits, pool sizes and the token."""
     settings = (settings or Settings()).check()
-    pool = jobs.Pool(settings.workers, settings.queue_size, settings.job_ttl, settings.max_jobs)
+    memory = settings.memory_budget if settings.memory_budget is not None else budget.available()
+    pool = jobs.Pool(settings.workers, settings.queue_size, settings.job_ttl, settings.max_jobs,
+                     settings.max_job_bytes, memory, settings.job_time_limit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         sweeper = asyncio.create_task(_sweep_forever(pool, min(30.0, max(0.2, settings.job_ttl / 4))))
+        asyncio.get_running_loop().run_in_executor(None, style_list)  # the gallery's thumbnails, made once now
         try:
             yield
         finally:
@@ -42,8 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.pool = settings, pool
     app.include_router(router)
     _error_handlers(app)
-    app.add_middleware(Guard, token=settings.token, pool=pool, read_timeout=settings.read_timeout,
-                       body_limits=BODY_LIMITS, default_limit=DEFAULT_BODY)
+    rules = OriginRules(settings.host, settings.port, frozenset(settings.allow_origins))
+    app.add_middleware(Guard, settings=settings, pool=pool, rules=rules, uploads=UploadBudget(settings.upload_budget))
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
     return app
 
@@ -73,7 +79,7 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(jobs.Full)
     async def full(request: Request, exc: jobs.Full):
-        return JSONResponse({"detail": "the server is busy; try again shortly"}, status_code=503,
+        return JSONResponse({"detail": f"{exc}; try again shortly"}, status_code=503,
                             headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(jobs.Cancelled)

@@ -91,6 +91,11 @@ def check_form(f: StylizeForm, settings: Settings, max_size: int, need_content: 
         raise HTTPException(400, f"{len(f.mask)} masks for {n} styles; give one mask per style")
     if not 16 <= f.size <= max_size:
         raise HTTPException(400, f"size must be between 16 and {max_size} px here, got {f.size}")
+    if f.iterations is not None and not 1 <= f.iterations <= settings.max_iterations:
+        raise HTTPException(400, f"iterations must be between 1 and {settings.max_iterations} here, got {f.iterations}")
+    top = settings.max_style_scale
+    if f.style_scale is not None and not 1 / top <= f.style_scale <= top:
+        raise HTTPException(400, f"style_scale must be between {1 / top:g} and {top:g} here, got {f.style_scale:g}")
     if f.strength is not None and not 0.0 <= f.strength <= 1.0:
         raise HTTPException(400, f"strength must be between 0 and 1, got {f.strength}")
     if f.format.lower() not in FORMATS:

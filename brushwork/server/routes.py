@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import time
 from functools import lru_cache, partial
 
@@ -17,10 +18,7 @@ from .forms import StylizeForm, build_request, stylize_form
 from .settings import MB
 
 router = APIRouter()
-IMAGE_BODY = 4 * 25 * MB + MB  # content + styles + masks (each file is also held to 25 MB); see middleware.Guard
-JOB_BODY = 500 * MB + 4 * 25 * MB + MB
-DEFAULT_BODY = MB
-BODY_LIMITS = {"/v1/stylize": IMAGE_BODY, "/v1/jobs": JOB_BODY}
+SECRET_HEADER = "X-Job-Secret"
 
 
 def video_available() -> bool:
@@ -52,24 +50,47 @@ def styles():
     return style_list()
 
 
+def _slot(request: HTTPRequest):
+    """The pool slot the guard reserved for this request before its body was read (None if none was)."""
+    return getattr(request.state, "slot", None)
+
+
+def _summary(request: HTTPRequest, form: StylizeForm, kind: str = "") -> None:
+    """What the request asks, for the server's one-line request log."""
+    request.state.summary = f"{kind}{form.method} {form.size}px"
+
+
+def _admit(pool: jobs.Pool, job: jobs.Job, need: float) -> None:
+    """Count the job's memory with the work already admitted (503 if it must wait, 413 if it never fits)."""
+    try:
+        pool.admit(job, need)
+    except ValueError as exc:
+        raise HTTPException(413, str(exc)) from None
+
+
 @router.post("/v1/stylize", tags=["stylize"],
              responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}})
 async def stylize(request: HTTPRequest, form: StylizeForm = Depends(stylize_form)):
     """Paint the photo in the given style(s); answers the picture (PNG, or JPEG/WebP by `format`)."""
     t0 = time.perf_counter()
     s, pool = request.app.state.settings, request.app.state.pool
-    job = pool.new_job("image")
-
-    def task(j: jobs.Job):
-        return work.run(build_request(form, s, s.max_size), j.report)
-
-    future = pool.start(job, task)
+    _summary(request, form)
+    job = pool.new_job("image", _slot(request))
+    try:
+        req = await run_in_threadpool(build_request, form, s, s.max_size)
+        _admit(pool, job, await run_in_threadpool(work.memory_need, req))
+    except BaseException:
+        pool.abandon(job)
+        raise
+    future = pool.start(job, lambda j: work.run(req, j.report))
     try:
         left = max(0.1, s.timeout - (time.perf_counter() - t0))
         data, media = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), left)
     except asyncio.TimeoutError:
         job.cancel.set()
         raise HTTPException(504, f"the work took over {s.timeout:g} s; use POST /v1/jobs for long work") from None
+    except jobs.TimeLimit:
+        raise HTTPException(504, job.error or "the work ran past its time limit") from None
     finally:
         if future.done():
             pool.drop(job.id)
@@ -85,26 +106,30 @@ async def create_job(request: HTTPRequest, form: StylizeForm = Depends(stylize_f
                      video: UploadFile | None = File(None, description="A clip to paint (MP4/MOV, WebM, AVI) "
                                                                        "instead of a photo; the result is MP4."),
                      consistency: float | None = Form(None, description="[video] 0 = frame by frame, 1 = steadiest.")):
-    """Start long work (a video; optimization at large sizes) and answer its id at once; poll GET /v1/jobs/{id}."""
+    """Start long work (a video; optimization at large sizes) and answer its id and secret at once; poll
+    GET /v1/jobs/{id} (on a server with a token, send the secret as X-Job-Secret or ?secret=)."""
     s, pool = request.app.state.settings, request.app.state.pool
+    _summary(request, form, "video " if video is not None else "job ")
     if video is not None and not video_available():
         raise HTTPException(415, "this server has no video support (brushwork.stylize_video is missing)")
     if video is None and form.content is None:
         raise HTTPException(400, "send the photo as the file field 'content' (or a clip as 'video')")
     if video is None and consistency is not None:
         raise HTTPException(400, "consistency only applies to a video")
-    job = pool.new_job("video" if video is not None else "image")
+    job = pool.new_job("video" if video is not None else "image", _slot(request))
     try:
         if video is not None:
-            task = await run_in_threadpool(videos.prepare, form, video, consistency, s, job.folder)
+            task, need = await run_in_threadpool(videos.prepare, form, video, consistency, s, job.folder)
         else:
             req = await run_in_threadpool(build_request, form, s, s.max_job_size)
-            task = partial(_image_task, req)
+            task, need = partial(_image_task, req), await run_in_threadpool(work.memory_need, req)
+        _admit(pool, job, need)
     except BaseException:
         pool.abandon(job)
         raise
-    pool.start(job, task).add_done_callback(lambda f: f.exception())  # errors live in the job record
-    return JSONResponse(job.public(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+    pool.start(job, task).add_done_callback(lambda f: f.exception())  # errors live in the job record (and the log)
+    return JSONResponse({**job.public(), "secret": job.secret}, status_code=202,
+                        headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 def _image_task(req: work.Request, job: jobs.Job):
@@ -116,9 +141,14 @@ def _image_task(req: work.Request, job: jobs.Job):
 
 
 def _job(request: HTTPRequest, job_id: str) -> jobs.Job:
+    """The job, if it exists and (on a server with a token) the request carries its secret."""
     job = request.app.state.pool.get(job_id)
     if job is None:
-        raise HTTPException(404, f"no job {job_id!r} (finished jobs are deleted after their time-to-live)")
+        raise HTTPException(404, f"no job {job_id[:64]!r} (finished jobs are deleted after their time-to-live)")
+    if request.app.state.settings.token:
+        given = request.headers.get(SECRET_HEADER) or request.query_params.get("secret") or ""
+        if not hmac.compare_digest(given.encode(), job.secret.encode()):
+            raise HTTPException(403, f"this job belongs to whoever created it: send its secret as {SECRET_HEADER}")
     return job
 
 
@@ -142,7 +172,7 @@ def job_result(request: HTTPRequest, job_id: str):
 @router.delete("/v1/jobs/{job_id}", tags=["jobs"])
 def cancel_job(request: HTTPRequest, job_id: str):
     """Cancel a queued or running job, or delete a finished one and its files."""
-    job = request.app.state.pool.cancel(job_id)
+    job = request.app.state.pool.cancel(_job(request, job_id).id)
     if job is None:
-        raise HTTPException(404, f"no job {job_id!r}")
+        raise HTTPException(404, f"no job {job_id[:64]!r}")
     return {"id": job.id, "state": jobs.CANCELLED if job.state != jobs.DONE else "deleted"}

@@ -6,6 +6,7 @@ shrunk on arrival to the size they will be used at, so queued work holds little 
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 
 from fastapi import HTTPException, UploadFile
@@ -15,6 +16,28 @@ from ..core.images import MAX_PIXELS
 
 IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"}
 VIDEO_SIGNATURES = {b"ftyp": "video/mp4", b"\x1aE\xdf\xa3": "video/webm", b"RIFF": "video/x-msvideo"}
+
+
+class UploadBudget:
+    """Bytes of request bodies on their way in at once, over all requests: the form parser spools uploads to
+    disk, so this bounds the disk they can take (each request takes its share and gives it back when done)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+        self.lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        """Reserve n bytes; False (nothing taken) when that would go over the limit."""
+        with self.lock:
+            if self.used + n > self.limit:
+                return False
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        """Return n bytes taken before."""
+        with self.lock:
+            self.used = max(0, self.used - n)
 
 
 def check_size(upload: UploadFile, limit: int, what: str) -> None:

@@ -44,17 +44,33 @@ class Request:
     options: dict = field(default_factory=dict)  # size, strength, seed, style_scale, draft_size
 
 
-def progress_fn(req: Request, report):
-    """A callback that turns the method's Progress events into an overall fraction for `report`."""
-    if req.method == "optimize":
-        from ..methods import optimize
+STAGE_SHARE = {"draft": (0.0, 0.3), "revise": (0.3, 1.0)}  # lapstyle's draft, then its revision levels
 
-        opts = optimize.Options(**{k: v for k, v in req.options.items() if k in ("size", "iterations")})
-        sizes = optimize.scale_ladder(opts.size, opts.start_size, opts.scale_step)
-        iters = optimize.iteration_schedule(sizes, opts.optimizer, opts.iterations)
-        work = [n * (s / sizes[-1]) ** 2 for n, s in zip(iters, sizes)]
-        return lambda p: report((sum(work[:p.scale]) + work[p.scale] * min(1.0, p.fraction)) / sum(work))
-    return lambda p: report({"draft": 0.3, "revise": 0.3 + 0.7 * p.fraction}.get(p.stage, p.fraction))
+
+def progress_fn(report):
+    """A callback that passes the method's Progress events on to `report` as a fraction of the whole run: the
+    event's own `overall` where the method gives one, else the stage's share (draft, then revise; one stage)."""
+    def on_event(p):
+        if p.overall is not None:
+            return report(p.overall)
+        lo, hi = STAGE_SHARE.get(p.stage, (0.0, 1.0))
+        return report(lo + (hi - lo) * min(1.0, p.fraction))
+
+    return on_event
+
+
+def memory_need(req: Request) -> float:
+    """Bytes of memory the request is expected to need at its peak (the method's own estimate)."""
+    return estimate_for(req.method, req.options, req.content.height, req.content.width)
+
+
+def estimate_for(method: str, options: dict, h: int, w: int) -> float:
+    """Bytes `method` with `options` is expected to need on (h, w) content beyond the networks (loaded once for the
+    whole process); raises BrushworkError for bad options."""
+    from ..core import budget
+
+    opts = stylizer(method).options(method, **{k: v for k, v in options.items() if k != "consistency"})
+    return budget.estimate(method, opts, h, w) - budget.BASE if method in budget.PER_PIXEL else 0.0
 
 
 def run(req: Request, report=lambda f: None) -> tuple[bytes, str]:
@@ -62,7 +78,7 @@ def run(req: Request, report=lambda f: None) -> tuple[bytes, str]:
     st = stylizer(req.method)
     out = st.stylize_tensor(req.content, req.styles, method=req.method, style_weights=req.style_weights,
                             masks=req.masks, preserve_color=req.preserve_color,
-                            callback=progress_fn(req, report), **req.options)
+                            callback=progress_fn(report), **req.options)
     if req.keep is not None:
         photo = resize(load_image(req.content), tuple(out.shape[-2:]))
         keep = resize(load_image(req.keep).mean(1, keepdim=True), tuple(out.shape[-2:]))
