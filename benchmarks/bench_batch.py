@@ -74,7 +74,7 @@ def main() -> None:
     io = io_seconds(files)
     rows = [run(*c) for c in CONFIGS]
     load = os.getloadavg()[0]
-    lines = [f"## Batch throughput at {SIZE} px ({datetime.date.today()}, `benchmarks/bench_batch.py`)", "",
+    lines = [f"### Batch throughput at {SIZE} px ({datetime.date.today()}, `benchmarks/bench_batch.py`)", "",
              f"Machine: {machine()}; load average at the end {load:.1f} (other jobs shared the 2 cores).",
              "10 eval photos x 2 styles (`--styles-grid`), lapstyle defaults, fp32.", "",
              "| engine | workers x threads | images/min (all) | images/min (steady) | s per image in worker "

@@ -78,7 +78,7 @@ def main() -> None:
     table = ["| method | size | output | measured peak growth (MiB) | estimate (MiB) |", "| --- | ---: | --- | ---: | ---: |"]
     table += [f"| {r.get('method')} | {r.get('size')} | {r.get('output')} | {r.get('measured_mib', 0):.0f} | "
               f"{r.get('estimate_mib', 0):.0f} |" for r in rows]
-    text = ("## Memory estimate (refusing sizes that cannot fit)\n\n"
+    text = ("### Memory estimate (refusing sizes that cannot fit)\n\n"
             f"Machine: {machine()}.  \n`brushwork.core.budget` (its parts that grow once the models are loaded and the style cached) against the peak RSS growth of a run "
             "after a 64 px warm-up (models already loaded), `sample:tubingen`, `starry-night`, 1 thread, optimize "
             "with 2 iterations. Command: `python benchmarks/bench_memory.py --write`\n\n" + "\n".join(table))

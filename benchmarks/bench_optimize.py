@@ -54,7 +54,7 @@ def main() -> None:
             store.write_text(json.dumps(results, indent=1))
     rows = sorted(results.values(), key=lambda r: (r.get("size", 0), r.get("loss_net", "hed-vgg16"),
                                                    r.get("precision", "")))
-    lines = ["## optimize (Gatys, default settings: L-BFGS, multi-scale from 256 px)", "",
+    lines = ["### optimize (Gatys, default settings: L-BFGS, multi-scale from 256 px)", "",
              "Content `sample:tubingen`, style `starry-night`, one run each, wall time of "
              "`Stylizer.stylize_tensor` (encoder already loaded). Each row keeps the machine it was measured on "
              "(results accumulate in `benchmarks/optimize_results.json`).", "",

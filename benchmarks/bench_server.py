@@ -77,7 +77,7 @@ def main() -> None:
             if i:
                 times.append((time.perf_counter() - t0) * 1000)
         api_ms[name] = statistics.median(times)
-    lines = ["## HTTP server (`brushwork serve`)", "",
+    lines = ["### HTTP server (`brushwork serve`)", "",
              f"Machine: {machine()}.  ",
              f"lapstyle, `{PHOTO}` (PNG upload) in `{STYLE}`; median of {args.repeats} warm requests one at a time; "
              "server time from the `Server-Timing` header (upload parsing excluded, decode + stylize + encode "

@@ -68,7 +68,7 @@ def main() -> None:
              "draft at 128 px + revision at 256 px, patch discriminator, all crops fresh (default)"),
             ("lapstyle-revision", 4, 256, {"draft": str(models / "lapstyle_draft.safetensors"), "levels": 1,
                                            "replay": 0.875}, "the same with crop replay, 3 of 4 (`--replay 0.875`, not the default)")]
-    lines = [f"## Training step time (`benchmarks/bench_train_step.py`, {time.strftime('%Y-%m-%d')})", "",
+    lines = [f"### Training step time (`benchmarks/bench_train_step.py`, {time.strftime('%Y-%m-%d')})", "",
              f"Machine: {machine()}; {args.threads} thread(s), median of {args.steps} steps after 3 warm-up steps; "
              "EfficientNet-Lite1 losses (fp32), VGG feature passes in bf16 where native.", "",
              "| network | batch | crop (px) | s / step | note |", "| --- | ---: | ---: | ---: | --- |"]

@@ -119,7 +119,7 @@ def _fmt(v, spec: str) -> str:
 
 def markdown(rows: list[dict], machine: str, args, plot_rel: str) -> str:
     """The Markdown of the results section (common.write_section adds the markers)."""
-    lines = ["## Latency and peak memory by output size", "",
+    lines = ["### Latency and peak memory by output size", "",
              f"Machine: {machine}.  ",
              f"Content `{args.content}`, style `{args.style}`; each row is its own process: one cold run (loads the "
              f"models; also the warm-up), then the median of {args.repeats} warm run(s). Peak RSS is the whole "
