@@ -4,11 +4,11 @@ Methods: "lapstyle" (default; Laplacian-pyramid networks, fast at any size), "op
 optimizing the pixels: slow, most faithful texture) and "adain" (fast feed-forward AdaIN). Start with
 `brushwork.stylize(photo, style)`; `help(brushwork.stylize)` lists the options.
 """
-from .api import Stylizer, stylize
+from .api import Stylizer, export, stylize
 from .errors import BrushworkError
 
 __version__ = "0.1.0"
-__all__ = ["Stylizer", "stylize", "stylize_video", "BrushworkError", "__version__"]
+__all__ = ["Stylizer", "stylize", "export", "stylize_video", "BrushworkError", "__version__"]
 
 
 def __getattr__(name: str):

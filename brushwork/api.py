@@ -88,6 +88,19 @@ def fit_mask(mask: torch.Tensor, photo_hw: tuple[int, int], out_hw: tuple[int, i
     return resize(mask, out_hw)
 
 
+def runtime_backend(backend: str | None, method: str):
+    """None for PyTorch, or the module that runs `method` on another engine (backend "onnxruntime": lapstyle)."""
+    if backend in (None, "torch"):
+        return None
+    if backend != "onnxruntime":
+        raise BrushworkError(f"unknown backend {backend!r}; choose torch or onnxruntime")
+    if method != "lapstyle":
+        raise BrushworkError(f"backend {backend} runs method lapstyle only (this run uses {method})")
+    from .exports import runtime
+
+    return runtime
+
+
 class Stylizer:
     """Loads the encoder once, caches style statistics per style image, and stylizes many pictures."""
 
@@ -129,7 +142,7 @@ class Stylizer:
 
     def stylize_tensor(self, content, style, *, method: str | None = None, style_weights=None, masks=None,
                        preserve_color: str | None = None, color_from=None, allow_huge: bool = False,
-                       callback=None, **options) -> torch.Tensor:
+                       callback=None, backend: str | None = None, **options) -> torch.Tensor:
         """Like `stylize`, returning a (1, 3, H, W) float tensor in [0, 1]."""
         method = method or self.method
         mod = method_module(method)
@@ -143,6 +156,7 @@ class Stylizer:
         if brushes and method == "lapstyle":
             options.setdefault("brush", brushes[0])  # a learned style brings its fine-tuned networks
         opts = self.options(method, **options)
+        backend = runtime_backend(backend, method)
         content_t = load_image(check_source(content, "content"), allow_huge=allow_huge)
         photo_hw = tuple(content_t.shape[-2:])
         budget.check(method, opts, *photo_hw)  # sizes that cannot fit are refused before any work
@@ -156,8 +170,9 @@ class Stylizer:
         if masks is not None:
             mask_ts = [fit_mask(load_mask(m, allow_huge), photo_hw, tuple(content_t.shape[-2:]), i)
                        for i, m in enumerate(masks)]
-        out = mod.stylize(content_t, style_ts, style_weights, mask_ts, opts, cache=self.cache, style_keys=keys,
-                          progress=self.progress, callback=callback)
+        run = backend.stylize if backend else mod.stylize
+        out = run(content_t, style_ts, style_weights, mask_ts, opts, cache=self.cache, style_keys=keys,
+                  progress=self.progress, callback=callback)
         if color_from is not None:
             out = color.match_color(out, load_image(color_from, size=512, allow_huge=allow_huge))
         if preserve_color == "luminance":
@@ -202,6 +217,8 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
         seed=0: same seed, same picture.
         precision="auto": bf16 where the CPU computes it natively, else fp32 (or "bf16", "fp32").
         allow_huge=False: accept input images over 80 megapixels.
+        backend="torch": or "onnxruntime" (method lapstyle, one style, strength 1; needs the onnx extra):
+            the same picture from the exported graphs, run by onnxruntime.
         callback=None: called with a `Progress` event as the method goes (previews, progress bars).
 
     Options of one method: see `brushwork.methods.lapstyle.Options` (draft_size=256, style_size=512, brush,
@@ -215,3 +232,16 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
     st = _default[method]
     st.progress = progress
     return st.stylize(content, style, method=method, **options)
+
+
+def export(out_dir, format: str = "onnx", levels: int = 1, int8: bool = False, overwrite: bool = False,
+           weights_dir: str | None = None) -> dict:
+    """Write the default pipeline as two ONNX graphs into out_dir: style_encoder.onnx (painting -> style vector)
+    and painter.onnx (photo + style vector -> picture, dynamic height and width for photos whose long side is
+    257-512 px at levels=1; each level more doubles it), with README.md and brushwork.json; int8 adds
+    painter_int8.onnx. An existing non-empty folder is refused unless overwrite. Returns {file: bytes}."""
+    if format != "onnx":
+        raise BrushworkError(f"unknown export format {format!r}; the one format is onnx")
+    from .exports.onnx import export as export_onnx
+
+    return export_onnx(out_dir, levels=levels, int8=int8, overwrite=overwrite, weights_dir=weights_dir)

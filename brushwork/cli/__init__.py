@@ -6,7 +6,7 @@ import sys
 import typer
 
 from ..errors import BrushworkError
-from . import batch, evaluate, serve, stylize, train, video, weights
+from . import batch, evaluate, export, serve, stylize, train, video, weights
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Paint any photo in the style of any artwork.")
@@ -21,6 +21,8 @@ app.command("video")(video.video)
 app.command("evaluate-video")(video.evaluate_video)
 app.command()(serve.serve)
 app.command("batch")(batch.batch_command)
+app.command("export")(export.export)
+app.command("export-style")(export.export_style)
 
 
 def _usage_error(exc: Exception) -> tuple[str, int] | None:

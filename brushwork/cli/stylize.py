@@ -161,6 +161,9 @@ def stylize(
     overwrite: bool = typer.Option(False, help="Replace the output file if it exists."),
     allow_huge: bool = typer.Option(False, help="Accept images over 80 megapixels."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    backend: str = typer.Option("torch", metavar="torch|onnxruntime",
+                                help="onnxruntime: the exported graphs (lapstyle, one style, strength 1; "
+                                     "pip install 'brushwork[onnx]')."),
 ):
     """Paint CONTENT in the style of one or more --style images."""
     from .. import api
@@ -181,7 +184,8 @@ def stylize(
     callback = _preview_callback(preview, preview_every, method)
     st = api.Stylizer(method, progress=not quiet)
     result = st.stylize_tensor(content, list(style), style_weights=weights, masks=mask, preserve_color=preserve_color,
-                               color_from=color_from, allow_huge=allow_huge, callback=callback, **options)
+                               color_from=color_from, allow_huge=allow_huge, callback=callback,
+                               backend=backend, **options)
     images.save_image(result, out, overwrite=overwrite, bits=bits)
     if not quiet:
         typer.echo(f"wrote {out} ({result.shape[-1]}x{result.shape[-2]})", err=True)

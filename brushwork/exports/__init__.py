@@ -1,0 +1,1 @@
+"""Export of the default pipeline to portable graphs (ONNX) and the onnxruntime backend that runs them."""

@@ -169,12 +169,13 @@ def transfer_palette(img: torch.Tensor, rots: torch.Tensor, targets: torch.Tenso
 # ---- the modules
 
 class _StackedUpConv(UpConv):
-    """UpConv whose phases are interleaved by stack and reshape (its in-place fill does not trace)."""
+    """UpConv whose phases are interleaved by stack and reshape (its in-place fill does not trace), with its
+    folded kernels computed once (`traceable` stores them): plain initializers for quantization."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
         c = self.out_channels
-        y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.phase_weight(), self.bias.repeat(4))
+        y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.folded_weight, self.folded_bias)
         phases = [y[:, k * c:(k + 1) * c, a:a + h, b:b + w] for k, (a, b) in enumerate(self.PHASES)]
         return torch.stack(phases, 2).view(n, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, 2 * h, 2 * w)
 
@@ -185,6 +186,8 @@ def traceable(net: nn.Module) -> nn.Module:
     for m in net.modules():
         if type(m) is UpConv:
             m.__class__ = _StackedUpConv
+            m.register_buffer("folded_weight", m.phase_weight().detach())  # initializers in the graph
+            m.register_buffer("folded_bias", m.bias.detach().repeat(4))
     return net
 
 

@@ -1,0 +1,220 @@
+"""Write the style encoder and painter graphs as ONNX files (and, on request, an int8 painter) into a folder.
+
+Every file is written under a temporary name in the target folder and moved into place, so an interrupted
+export leaves no half-written model; a folder that is not empty is refused unless overwrite is asked for.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..errors import BrushworkError
+from . import graphs
+
+OPSET = 18
+DRAFT_SIZE = 256  # methods.lapstyle.Options.draft_size
+FILES = ("style_encoder.onnx", "painter.onnx", "painter_int8.onnx", "README.md", "brushwork.json")
+
+
+def need(module: str):
+    """The optional module, or a one-line error saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BrushworkError(f"{module} is not installed; install the extra: pip install 'brushwork[onnx]'") from None
+
+
+def size_range(levels: int, draft_size: int = DRAFT_SIZE) -> tuple[int, int]:
+    """The photo long sides (px, inclusive) whose pyramid has `levels` levels: what a painter of that depth fits."""
+    if levels == 0:
+        return 16, draft_size
+    return draft_size * 2 ** (levels - 1) + 1, draft_size * 2 ** levels
+
+
+def levels_for(long_side: int, draft_size: int = DRAFT_SIZE) -> int:
+    """Pyramid levels for a photo's long side (core.pyramid.levels_for)."""
+    from ..core.pyramid import levels_for as levels
+
+    return levels(long_side, draft_size)
+
+
+def check_folder(out_dir: str | Path, overwrite: bool) -> Path:
+    """The output folder, refused (one line) when it exists with files in it and overwrite is not given."""
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise BrushworkError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise BrushworkError(f"{out} exists and is not empty; pass --overwrite to replace its files")
+    if not out.parent.is_dir():
+        raise BrushworkError(f"cannot write {out}: folder {out.parent} does not exist")
+    return out
+
+
+def _replace_into(path: Path, write) -> None:
+    """write(tmp_path), then move tmp_path onto path (same folder: an atomic rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
+            dynamic: dict) -> None:
+    need("onnx")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python branches: invariant here
+        torch.onnx.export(module.eval(), args, str(path), dynamo=False, opset_version=OPSET, input_names=inputs,
+                          output_names=outputs, dynamic_axes=dynamic, do_constant_folding=True)
+
+
+def modules(levels: int, weights_dir: str | None = None, palette: float = 0.65, style_size: int = 512):
+    """(StyleEncoder, Painter) of the shipped (or weights_dir's) networks in fp32."""
+    from ..core.encoder import shared_encoder
+    from ..methods.lapstyle import load_nets
+
+    enc = shared_encoder("max", "zeros", torch.float32)
+    draft, revs = load_nets(weights_dir, torch.float32)
+    return graphs.StyleEncoder(enc, style_size), graphs.Painter(enc, draft, revs, levels, palette)
+
+
+def export_style_encoder(path: Path, encoder: torch.nn.Module) -> None:
+    """style_encoder.onnx: painting (1, 3, H, W) -> style (1, STYLE_DIM)."""
+    _replace_into(path, lambda p: _export(encoder, (torch.rand(1, 3, 300, 400),), p, ["painting"], ["style"],
+                                          {"painting": {2: "height", 3: "width"}}))
+
+
+def export_painter(path: Path, painter: graphs.Painter) -> None:
+    """painter.onnx: photo (1, 3, H, W) + style (1, STYLE_DIM) -> picture (1, 3, H, W)."""
+    lo, hi = size_range(painter.levels)
+    h, w = hi, max(lo, hi * 3 // 4)
+    args = (torch.rand(1, 3, h, w), torch.rand(1, graphs.STYLE_DIM))
+    _replace_into(path, lambda p: _export(painter, args, p, ["photo", "style"], ["picture"],
+                                          {"photo": {2: "height", 3: "width"}, "picture": {2: "height", 3: "width"}}))
+
+
+def quantize(src: Path, dst: Path) -> None:
+    """An int8 copy of a graph: the convolutions' weights in 8 bits, their inputs quantized on the fly
+    (onnxruntime's dynamic quantization). The palette step and resizing stay in fp32."""
+    need("onnxruntime")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # its advice to pre-process first (shape inference) is for static quantization
+    try:
+        _replace_into(dst, lambda p: quantize_dynamic(str(src), str(p), op_types_to_quantize=["Conv"],
+                                                      weight_type=QuantType.QUInt8))
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def export(out_dir: str | Path, levels: int = 1, int8: bool = False, overwrite: bool = False,
+           weights_dir: str | None = None, palette: float = 0.65) -> dict:
+    """Write style_encoder.onnx, painter.onnx (and painter_int8.onnx with int8), brushwork.json and README.md
+    into out_dir; returns {file name: size in bytes}."""
+    if not 0 <= levels <= 5:
+        raise BrushworkError(f"levels must be between 0 and 5, got {levels}")
+    if not 0.0 <= palette <= 1.0:
+        raise BrushworkError(f"palette must be between 0 and 1, got {palette}")
+    out = check_folder(out_dir, overwrite)
+    need("onnx")
+    if int8:
+        need("onnxruntime")
+    out.mkdir(exist_ok=True)
+    encoder, painter = modules(levels, weights_dir, palette)
+    export_style_encoder(out / "style_encoder.onnx", encoder)
+    export_painter(out / "painter.onnx", painter)
+    if int8:
+        quantize(out / "painter.onnx", out / "painter_int8.onnx")
+    elif (out / "painter_int8.onnx").exists():  # an older int8 painter would not match the new fp32 one
+        (out / "painter_int8.onnx").unlink()
+    meta = metadata(levels, palette, int8)
+    _replace_into(out / "brushwork.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    _replace_into(out / "README.md", lambda p: p.write_text(readme(meta)))
+    return {f: (out / f).stat().st_size for f in FILES if (out / f).exists()}
+
+
+def metadata(levels: int, palette: float, int8: bool) -> dict:
+    """What an app needs to know about the exported graphs (written as brushwork.json)."""
+    from .. import __version__
+
+    lo, hi = size_range(levels)
+    at, layout = 0, []
+    for name, shape in graphs.style_layout():
+        n = 1
+        for d in shape:
+            n *= d
+        layout.append({"name": name, "offset": at, "length": n, "shape": list(shape)})
+        at += n
+    return {"brushwork": __version__, "opset": OPSET, "levels": levels, "long_side": [lo, hi],
+            "draft_size": DRAFT_SIZE, "palette": palette, "strength": 1.0, "style_dim": graphs.STYLE_DIM,
+            "style_layout": layout, "int8": int8}
+
+
+def readme(meta: dict) -> str:
+    """DIR/README.md: inputs, outputs, value ranges, limits and an onnxruntime example."""
+    lo, hi = meta["long_side"]
+    layout = "\n".join(f"| `{p['name']}` | {p['offset']} | {p['length']} | {tuple(p['shape'])} |"
+                       for p in meta["style_layout"])
+    int8 = ("\n`painter_int8.onnx` is the same painter with its convolutions quantized to 8 bits (onnxruntime "
+            "dynamic quantization); it takes and returns the same tensors.\n" if meta["int8"] else "")
+    return f"""# brushwork LapStyle, exported to ONNX
+
+Two graphs (ONNX opset {meta['opset']}, fp32, made by brushwork {meta['brushwork']}):
+
+| file | inputs | outputs |
+|---|---|---|
+| `style_encoder.onnx` | `painting`: float32 (1, 3, H, W) | `style`: float32 (1, {meta['style_dim']}) |
+| `painter.onnx` | `photo`: float32 (1, 3, H, W); `style`: float32 (1, {meta['style_dim']}) | `picture`: float32 (1, 3, H, W) |
+{int8}
+Images are RGB, channels first, values in [0, 1] (divide 8-bit pixels by 255). The picture has the photo's
+size and values in [0, 1].
+
+- **style_encoder**: any painting size (it is resized inside to 512 px on the long side for the strokes
+  and to 128 px for the palette, with antialiasing). Run it once per style and keep the vector: an app with
+  fixed styles can ship only `painter.onnx` and the vectors (`brushwork export-style PAINTING -o style.npz`
+  writes one; `numpy.load(path)["style"]`).
+- **painter**: the default pipeline (drafting network at about {meta['draft_size']} px on the photo reflected
+  a margin beyond its borders, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
+  Laplacian pyramid), at strength {meta['strength']}. Height and width are dynamic, but the number of pyramid
+  levels is fixed at export: the picture is the one `brushwork stylize --size PX` paints for photos whose long
+  side is **{lo} to {hi} px**. Resize the photo into that range first (or export again with
+  `brushwork export --levels N`: each level doubles the range). Aspect ratios up to about 16:1.
+
+The style vector is the concatenation, in this order, of:
+
+| part | offset | length | shape |
+|---|---|---|---|
+{layout}
+
+(mean/std: the painting's channel statistics at VGG16 relu2_1/3_1/4_1; code: the revision networks' style
+code; palette: the painting's colour quantiles along the palette step's fixed axes.) `brushwork.json` holds the
+same facts in machine-readable form.
+
+## onnxruntime example (Python)
+
+```python
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+def load(path, long_side=None):
+    img = Image.open(path).convert("RGB")
+    if long_side:
+        img.thumbnail((long_side, long_side), Image.LANCZOS)
+    return np.asarray(img, np.float32).transpose(2, 0, 1)[None] / 255
+
+encoder = ort.InferenceSession("style_encoder.onnx")
+painter = ort.InferenceSession("painter.onnx")
+style = encoder.run(None, {{"painting": load("painting.jpg")}})[0]
+picture = painter.run(None, {{"photo": load("photo.jpg", {hi}), "style": style}})[0]
+Image.fromarray((picture[0].transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)).save("picture.png")
+```
+"""

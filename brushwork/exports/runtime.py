@@ -1,0 +1,115 @@
+"""The onnxruntime backend: the default LapStyle pipeline run by onnxruntime on the exported graphs.
+
+The graphs are exported once per set of weights (and palette, style size, pyramid depth) into
+BRUSHWORK_HOME/onnx/<hash of the weights>/ and reused; sessions are kept per process.
+`stylize` has the methods' signature, so the API calls it in place of methods.lapstyle.stylize.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..assets.home import home
+from ..errors import BrushworkError
+from ..methods.common import blend_weights, cached, emit
+from . import onnx as exporter
+
+GRAPHS_VERSION = "1"  # bump when graphs.py changes what the exported graphs compute
+_lock = threading.Lock()
+
+
+def _weight_files(weights_dir: str | None) -> list[Path]:
+    from ..assets import weights
+    from ..methods.lapstyle import WEIGHTS_DIR
+
+    folder = Path(weights_dir) if weights_dir else WEIGHTS_DIR
+    return [Path(weights.ensure("hed-vgg16")), folder / "lapstyle_draft.safetensors",
+            *sorted(folder.glob("lapstyle_rev[0-9]*.safetensors"))]
+
+
+@lru_cache(maxsize=8)
+def cache_folder(weights_dir: str | None = None) -> Path:
+    """BRUSHWORK_HOME/onnx/<hash>: the hash covers the weights' bytes, the graphs' version and torch's."""
+    h = hashlib.sha256(f"{GRAPHS_VERSION}:{torch.__version__}".encode())
+    for f in _weight_files(weights_dir):
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return home() / "onnx" / h.hexdigest()[:16]
+
+
+def _session(path: Path):
+    ort = exporter.need("onnxruntime")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = torch.get_num_threads()  # as PyTorch: OMP_NUM_THREADS or torch.set_num_threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+@lru_cache(maxsize=16)
+def session(kind: str, weights_dir: str | None, levels: int = 1, palette: float = 0.65, style_size: int = 512):
+    """An onnxruntime session of the style encoder ("encoder") or a painter ("painter"), exported on first use."""
+    exporter.need("onnxruntime")
+    exporter.need("onnx")
+    folder = cache_folder(weights_dir)
+    name = f"style_encoder_{style_size}.onnx" if kind == "encoder" else f"painter_L{levels}_p{palette:g}.onnx"
+    path = folder / name
+    with _lock:
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            encoder, painter = exporter.modules(levels, weights_dir, palette, style_size)
+            if kind == "encoder":
+                exporter.export_style_encoder(path, encoder)
+            else:
+                exporter.export_painter(path, painter)
+    return _session(path)
+
+
+def style_vector(style: torch.Tensor, weights_dir: str | None = None, style_size: int = 512) -> np.ndarray:
+    """(1, STYLE_DIM) float32: a painting's style vector from the exported style encoder."""
+    enc = session("encoder", weights_dir, style_size=style_size)
+    return enc.run(None, {"painting": style.float().contiguous().numpy()})[0]
+
+
+def paint(content: torch.Tensor, style: np.ndarray, levels: int, weights_dir: str | None = None,
+          palette: float = 0.65) -> torch.Tensor:
+    """The painter graph on a (1, 3, H, W) photo: (1, 3, H, W) in [0, 1]."""
+    painter = session("painter", weights_dir, levels, float(palette))
+    return torch.from_numpy(painter.run(None, {"photo": content.float().contiguous().numpy(), "style": style})[0])
+
+
+def check_supported(styles, style_weights, masks, opts) -> None:
+    """A one-line error for what the exported graphs do not paint."""
+    weights, _ = blend_weights(styles, style_weights)
+    if sum(w > 0 for w in weights) != 1 or masks:
+        raise BrushworkError("backend onnxruntime paints one style at a time, without masks; use backend torch")
+    if opts.strength != 1.0:
+        raise BrushworkError("backend onnxruntime paints at strength 1 only; use backend torch for other strengths")
+    if opts.brush:
+        raise BrushworkError("backend onnxruntime runs the shipped networks, not a .brush file's; "
+                             "use backend torch")
+
+
+def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None, options=None,
+            cache: dict | None = None, style_keys=None, progress: bool = False, callback=None) -> torch.Tensor:
+    """methods.lapstyle.stylize through onnxruntime (fp32 whatever the precision option): one style, strength 1.
+    callback gets one Progress("revise", levels, levels, picture) at the end."""
+    from ..core.pyramid import levels_for
+    from ..methods.lapstyle import Options
+
+    opts = options or Options()
+    check_supported(styles, style_weights, masks, opts)
+    weights, keys = blend_weights(styles, style_weights, style_keys)
+    i = next(k for k, w in enumerate(weights) if w > 0)
+    side = max(32, round(opts.style_size * opts.style_scale))
+    vec = cached(cache, ("onnx-style", keys[i], side, opts.weights_dir),
+                 lambda: style_vector(styles[i], opts.weights_dir, side))
+    levels = levels_for(max(content.shape[-2:]), opts.draft_size)
+    out = paint(content, vec, levels, opts.weights_dir, opts.palette)
+    emit(callback, "revise", max(levels, 1), max(levels, 1), out)
+    return out

@@ -1,0 +1,181 @@
+"""ONNX export and the onnxruntime backend: the exported graphs, run by onnxruntime, paint the PyTorch picture."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import EVAL_CONTENT, EVAL_STYLE, find
+
+ort = pytest.importorskip("onnxruntime")
+
+import brushwork  # noqa: E402
+from brushwork.core.images import load_image, resize  # noqa: E402
+
+PHOTO = EVAL_CONTENT / "cszn__FFDNet__testsets_Kodak24__kodim13.jpg"
+SIZES = [(384, 512), (512, 320)]  # (height, width): landscape 4:3 and portrait 5:8, both one pyramid level
+
+
+@pytest.fixture
+def cli(capsys):
+    from brushwork.cli import main
+
+    def call(*args):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return call
+
+
+def session(path):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def photo(hw):
+    """The eval photo resized to exactly (h, w), as the float array the API and the graph both take."""
+    return resize(load_image(PHOTO), hw)
+
+
+def torch_picture(content, style):
+    array = content[0].permute(1, 2, 0).numpy()
+    with torch.no_grad():
+        return brushwork.Stylizer("lapstyle", progress=False).stylize_tensor(
+            array, style, method="lapstyle", precision="fp32", size=max(content.shape[-2:])).numpy()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx") / "model"
+    sizes = brushwork.export(folder, levels=1, int8=True)
+    return folder, sizes
+
+
+@pytest.mark.slow
+def test_graphs_paint_the_pytorch_picture(exported, eval_style):
+    """Style encoder then painter in onnxruntime: within 1/255 mean absolute error of PyTorch at two shapes."""
+    folder, _ = exported
+    style_file = find(eval_style, "wave")
+    painting = brushwork.Stylizer("lapstyle", progress=False)._style(style_file, False)[0]
+    style = session(folder / "style_encoder.onnx").run(None, {"painting": painting.numpy()})[0]
+    painter = session(folder / "painter.onnx")
+    for hw in SIZES:
+        content = photo(hw)
+        picture = painter.run(None, {"photo": content.numpy(), "style": style})[0]
+        reference = torch_picture(content, style_file)
+        assert picture.shape == reference.shape == (1, 3, *hw)
+        assert np.abs(picture - reference).mean() < 1 / 255, hw
+        assert np.abs(picture - content.numpy()).mean() > 0.05  # painted, not the photo passed through
+
+
+@pytest.mark.slow
+def test_export_writes_readme_metadata_and_a_smaller_int8_painter(exported, eval_style):
+    folder, sizes = exported
+    assert set(sizes) == {"style_encoder.onnx", "painter.onnx", "painter_int8.onnx", "README.md", "brushwork.json"}
+    meta = json.loads((folder / "brushwork.json").read_text())
+    assert meta["long_side"] == [257, 512] and meta["levels"] == 1
+    assert sum(p["length"] for p in meta["style_layout"]) == meta["style_dim"]
+    readme = (folder / "README.md").read_text()
+    for word in ("painting", "photo", "picture", "[0, 1]", "257 to 512 px", "onnxruntime", "InferenceSession"):
+        assert word in readme, word
+    assert sizes["painter_int8.onnx"] < sizes["painter.onnx"] / 3
+    style = session(folder / "style_encoder.onnx").run(None, {"painting": load_image(find(eval_style, "wave")).numpy()})[0]
+    content = photo(SIZES[0]).numpy()
+    fp32 = session(folder / "painter.onnx").run(None, {"photo": content, "style": style})[0]
+    int8 = session(folder / "painter_int8.onnx").run(None, {"photo": content, "style": style})[0]
+    assert int8.shape == fp32.shape
+    assert 0 < np.abs(int8 - fp32).mean() < 0.05  # 8-bit convolutions: close to fp32, not identical
+
+
+@pytest.mark.slow
+def test_export_style_writes_the_encoder_vector(exported, cli, tmp_path, eval_style):
+    """`export-style` saves what the style encoder graph computes, so an app can ship the painter alone."""
+    folder, _ = exported
+    style_file = find(eval_style, "wave")
+    out = tmp_path / "wave.npz"
+    p = cli("export-style", style_file, "-o", out, "-q")
+    assert p.returncode == 0, p.stderr
+    saved = np.load(out)["style"]
+    painting = brushwork.Stylizer("lapstyle", progress=False)._style(style_file, False)[0]
+    graph = session(folder / "style_encoder.onnx").run(None, {"painting": painting.numpy()})[0]
+    assert saved.shape == graph.shape
+    assert np.abs(saved - graph).max() < 1e-3
+    again = cli("export-style", style_file, "-o", out, "-q")
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_export_refuses_a_folder_with_files(cli, tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    keep = folder / "notes.txt"
+    keep.write_text("mine")
+    p = cli("export", "--format", "onnx", "-o", folder)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not empty" in lines[0] and "--overwrite" in lines[0]
+    assert keep.read_text() == "mine" and sorted(folder.iterdir()) == [keep]
+    bad = cli("export", "--format", "tflite", "-o", tmp_path / "other")
+    assert bad.returncode == 2 and "format" in bad.stderr
+
+
+def test_backend_refuses_what_the_graphs_do_not_paint(tmp_path):
+    style = EVAL_STYLE / "jcjohnson__fast-neural-style__images_styles__wave.jpg"
+    for options, words in [({"strength": 0.5}, "strength 1"), ({"method": "adain"}, "lapstyle only"),
+                           ({"backend": "tensorrt"}, "unknown backend")]:
+        with pytest.raises(brushwork.BrushworkError, match=words):
+            brushwork.stylize(PHOTO, [style], size=64, **{"backend": "onnxruntime", **options})
+    with pytest.raises(brushwork.BrushworkError, match="one style"):
+        brushwork.stylize(PHOTO, [style, style], size=64, style_weights=[0.5, 0.5], backend="onnxruntime")
+
+
+def test_missing_onnxruntime_is_a_one_line_error(tmp_path):
+    code = ("import sys; sys.modules['onnxruntime'] = None\n"
+            "from brushwork.cli import main\n"
+            f"main(['stylize', {str(PHOTO)!r}, '--style', 'starry-night', '--size', '64', '-q',"
+            f" '-o', {str(tmp_path / 'x.png')!r}, '--backend', 'onnxruntime'])")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert "onnxruntime is not installed" in p.stderr and "brushwork[onnx]" in p.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.slow
+def test_stylize_backend_onnxruntime_matches_torch_and_caches_the_graphs(cli, tmp_path, monkeypatch):
+    """`brushwork stylize --backend onnxruntime`: exported once into BRUSHWORK_HOME/onnx, the PyTorch picture."""
+    from brushwork.assets import weights
+
+    home = tmp_path / "home"
+    home.mkdir()
+    real = weights.ensure("hed-vgg16")
+    (home / real.name).symlink_to(real)  # the real converted encoder, seen from a fresh cache folder
+    monkeypatch.setenv("BRUSHWORK_HOME", str(home))
+    from brushwork.exports import runtime
+
+    runtime.cache_folder.cache_clear()
+    runtime.session.cache_clear()
+    style = EVAL_STYLE / "jcjohnson__fast-neural-style__images_styles__wave.jpg"
+    out = tmp_path / "ort.png"
+    p = cli("stylize", PHOTO, "--style", style, "--size", "448", "--backend", "onnxruntime", "-q", "-o", out)
+    assert p.returncode == 0, p.stderr
+    graphs = sorted((home / "onnx").glob("*/*.onnx"))
+    assert [g.name for g in graphs] == ["painter_L1_p0.65.onnx", "style_encoder_512.onnx"]
+    stamps = [g.stat().st_mtime_ns for g in graphs]
+    ort_picture = np.asarray(load_image(out))
+    reference = brushwork.Stylizer("lapstyle", progress=False).stylize_tensor(PHOTO, style, size=448,
+                                                                               precision="fp32").numpy()
+    assert ort_picture.shape == reference.shape
+    assert np.abs(ort_picture - reference).mean() < 1 / 255
+    again = brushwork.stylize(PHOTO, style, size=448, backend="onnxruntime")
+    assert [g.stat().st_mtime_ns for g in sorted((home / "onnx").glob("*/*.onnx"))] == stamps  # reused
+    assert np.abs(np.asarray(again, np.float32) / 255 - reference[0].transpose(1, 2, 0)).mean() < 1 / 255
+    runtime.cache_folder.cache_clear()
+    runtime.session.cache_clear()
