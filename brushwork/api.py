@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import importlib
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,8 +19,9 @@ from PIL import Image
 
 from .assets import gallery
 from .assets.brush import is_brush, load_brush
-from .core import budget, color
-from .core.images import fit_size, load_array, load_image, resize, resize_long_side, to_pil, to_tensor
+from .core import budget, color, pyramid
+from .core.images import (fit_size, load_array, load_image, mirror_pad, resize, resize_long_side, to_pil,
+                          to_tensor)
 from .errors import BrushworkError
 from .methods.common import LRUCache, Progress  # noqa: F401  (Progress: what `callback` receives)
 
@@ -28,6 +30,9 @@ METHODS = {"optimize": "brushwork.methods.optimize", "adain": "brushwork.methods
 DEFAULT_METHOD = "lapstyle"
 MAX_STYLE_SIDE = 2048  # style images are never needed larger than this
 CACHE_ENTRIES = 64  # style statistics kept per Stylizer (least recently used dropped; a few MB each at most)
+MIN_PHOTO_SIDE = 8  # a photo smaller than this on a side is refused: there is nothing to paint
+SMALL_PHOTO_SIDE = 64  # under this on its short side a photo is painted, with a warning (upscaled, little detail)
+MIN_PAINT_SIDE = 16  # the networks' shortest side (at the draft for lapstyle); thinner pictures are mirror-padded
 
 
 def method_module(name: str):
@@ -101,6 +106,51 @@ def runtime_backend(backend: str | None, method: str):
     return runtime
 
 
+def check_photo(hw: tuple[int, int]) -> None:
+    """Refuse a photo under MIN_PHOTO_SIDE px on a side (one line, with the limit); warn under SMALL_PHOTO_SIDE."""
+    h, w = hw
+    if min(h, w) < MIN_PHOTO_SIDE:
+        raise BrushworkError(f"the photo is {w}x{h} px; a photo must be at least {MIN_PHOTO_SIDE} px on each side")
+    if min(h, w) < SMALL_PHOTO_SIDE:
+        warnings.warn(f"the photo is only {w}x{h} px (under {SMALL_PHOTO_SIDE} px on its short side): the "
+                      "painting has little of a photo's detail to work from", stacklevel=3)
+
+
+def paint_padding(opts, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) px of mirror padding that bring a picture of size hw to the shortest side the
+    method can paint: MIN_PAINT_SIDE, at the draft for a method that drafts (a 4000x100 panorama at 512 px is
+    512x13, its lapstyle draft 256x7: the networks' reflection padding needs more). Cut away after painting."""
+    h, w = hw
+    draft = getattr(opts, "draft_size", None)
+    levels = pyramid.levels_for(max(h, w), draft) if draft else 0
+    need = min(max(h, w), MIN_PAINT_SIDE * 2 ** levels)
+    ph, pw = max(0, need - h), max(0, need - w)
+    return ph // 2, ph - ph // 2, pw // 2, pw - pw // 2
+
+
+def _crop_events(callback, pad: tuple[int, int, int, int], hw: tuple[int, int]):
+    """A Progress callback that sees pictures with the mirror padding cut away (at each event's resolution);
+    a tensor it returns (video's steadied draft) is padded back to the event's size."""
+    top, bottom, left, right = pad
+    h, w = hw
+
+    def crop_box(ih: int, iw: int) -> tuple[int, int, int, int]:
+        t, l = round(top * ih / (h + top + bottom)), round(left * iw / (w + left + right))
+        return t, max(1, round(h * ih / (h + top + bottom))), l, max(1, round(w * iw / (w + left + right)))
+
+    def on_progress(p):
+        if p.image is None:
+            return callback(p)
+        ih, iw = p.image.shape[-2:]
+        t, ch, l, cw = crop_box(ih, iw)
+        back = callback(dataclasses.replace(p, image=p.image[..., t:t + ch, l:l + cw]))
+        if isinstance(back, torch.Tensor):
+            back = mirror_pad(back, t, ih - t - ch, l, iw - l - cw)
+        return back
+
+    return on_progress
+
+
 class Stylizer:
     """Loads the encoder once, caches style statistics per style image, and stylizes many pictures."""
 
@@ -159,6 +209,7 @@ class Stylizer:
         backend = runtime_backend(backend, method)
         content_t = load_image(check_source(content, "content"), allow_huge=allow_huge)
         photo_hw = tuple(content_t.shape[-2:])
+        check_photo(photo_hw)
         budget.check(method, opts, *photo_hw)  # sizes that cannot fit are refused before any work
         content_t = resize_long_side(content_t, opts.size)
         loaded = [self._style(s, allow_huge) for s in styles]
@@ -170,9 +221,18 @@ class Stylizer:
         if masks is not None:
             mask_ts = [fit_mask(load_mask(m, allow_huge), photo_hw, tuple(content_t.shape[-2:]), i)
                        for i, m in enumerate(masks)]
+        out_hw = tuple(content_t.shape[-2:])
+        pad = paint_padding(opts, out_hw)
+        x = content_t
+        if any(pad):  # too thin for the networks: painted with mirrored context, which is then cut away
+            x = mirror_pad(content_t, *pad)
+            mask_ts = None if mask_ts is None else [mirror_pad(m, *pad) for m in mask_ts]
+            callback = None if callback is None else _crop_events(callback, pad, out_hw)
         run = backend.stylize if backend else mod.stylize
-        out = run(content_t, style_ts, style_weights, mask_ts, opts, cache=self.cache, style_keys=keys,
+        out = run(x, style_ts, style_weights, mask_ts, opts, cache=self.cache, style_keys=keys,
                   progress=self.progress, callback=callback)
+        if any(pad):
+            out = out[..., pad[0]:pad[0] + out_hw[0], pad[2]:pad[2] + out_hw[1]]
         if color_from is not None:
             out = color.match_color(out, load_image(color_from, size=512, allow_huge=allow_huge))
         if preserve_color == "luminance":

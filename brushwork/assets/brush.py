@@ -32,8 +32,9 @@ def is_brush(ref) -> bool:
 
 
 def save_brush(brush: Brush, path: str | Path) -> Path:
-    """Write a .brush file (atomically)."""
-    from safetensors.torch import save_file
+    """Write a .brush file (atomically), with the mode an image gets (0644 under the usual umask: safetensors'
+    own writer makes its files 0600)."""
+    from safetensors.torch import save
 
     path = Path(path)
     tensors = {f"style.{i}": (p[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).contiguous()
@@ -45,8 +46,11 @@ def save_brush(brush: Brush, path: str | Path) -> Path:
     meta = {"format": FORMAT, "version": "1", "name": brush.name, "paintings": str(len(brush.paintings)),
             "revisions": str(len(brush.revisions)), "draft": str(bool(brush.draft)), "info": json.dumps(brush.meta)}
     tmp = path.with_name(path.name + ".part")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(save(tensors, metadata=meta))  # a few MB; an ordinary open() honours the umask
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

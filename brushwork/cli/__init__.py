@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -37,8 +38,14 @@ def _usage_error(exc: Exception) -> tuple[str, int] | None:
     return text, code
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the CLI shows it: "brushwork: warning: ..." on one line, without Python's source line."""
+    return f"brushwork: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: usage mistakes and BrushworkError -> one line on stderr, exit 2; Ctrl-C -> exit 130."""
+    warnings.formatwarning = _one_line_warning
     try:
         rc = app(args=argv, prog_name="brushwork", standalone_mode=False)
     except BrushworkError as exc:

@@ -220,6 +220,17 @@ def resize_long_side(t: torch.Tensor, long_side: int) -> torch.Tensor:
     return resize(t, fit_size(t.shape[-2], t.shape[-1], long_side))
 
 
+def mirror_pad(t: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """`t` extended on each side by mirror images of itself (edge pixels repeated, numpy's "symmetric"), to any
+    width, even beyond the picture's own size: context for a network that cannot paint a picture this thin."""
+    def index(n: int, before: int, after: int) -> torch.Tensor:
+        i = torch.arange(-before, n + after) % (2 * n)
+        return torch.where(i < n, i, 2 * n - 1 - i)
+
+    h, w = t.shape[-2:]
+    return t.index_select(-2, index(h, top, bottom)).index_select(-1, index(w, left, right))
+
+
 def check_writable(path: str | Path, overwrite: bool = False, formats=None, kind: str = "output") -> Path:
     """Fail early, touching nothing, if `path` exists (without overwrite), has an unknown suffix (of `formats`,
     default the image formats) or can't be written."""

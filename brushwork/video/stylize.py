@@ -60,8 +60,12 @@ class VideoResult:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def frame_size(width: int, height: int, size: int | None) -> tuple[int, int]:
-    """(w, h) with the long side at `size` (the input's when None), both even as H.264/VP9 with 4:2:0 need."""
+def frame_size(width: int, height: int, size: int | None, source=None) -> tuple[int, int]:
+    """(w, h) with the long side at `size` (the input's when None), both even as H.264/VP9 with 4:2:0 need.
+    A clip without a frame size (FFmpeg opens a text file named .jpg as a 0x0 image) is a one-line error."""
+    if width < 1 or height < 1:
+        raise BrushworkError(f"{source or 'the input'}: not a readable video or image (its frames are "
+                             f"{width}x{height} px)")
     s = (size or max(width, height)) / max(width, height)
     return max(2, round(width * s / 2) * 2), max(2, round(height * s / 2) * 2)
 
@@ -187,7 +191,7 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
     st = stylizer or Stylizer(method, progress=False)
     reader = Reader(input)
     info = reader.info
-    w, h = frame_size(info.width, info.height, size)
+    w, h = frame_size(info.width, info.height, size, input)
     color_ref = load_image(gallery.resolve(color_from), size=512) if color_from is not None else None
     steadier = DraftSteadier(consistency) if method == "lapstyle" and consistency > 0 else None
     blender = TemporalBlender(consistency * (OUTPUT_SHARE_WITH_DRAFT if steadier else 1.0))
