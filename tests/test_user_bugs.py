@@ -1,0 +1,145 @@
+"""What a new user hit: thin and tiny photos, a text file given to `video`, progress bars, previews, file modes,
+help text that disagrees with the code. Each test runs the real parts on real images."""
+import os
+import re
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import brushwork
+from brushwork import BrushworkError, api
+from brushwork.core.images import fit_size, resize, to_tensor
+from conftest import EVAL_CONTENT, EVAL_STYLE, find
+
+STYLE = find(sorted(EVAL_STYLE.iterdir()), "starry")
+PHOTO = find(sorted(EVAL_CONTENT.iterdir()), "astronaut")
+FAST = {"optimize": {"iterations": 2}, "lapstyle": {}, "adain": {}}
+
+
+def strip(w: int, h: int) -> np.ndarray:
+    """A real photo squeezed into a w x h strip (uint8 HxWx3)."""
+    return np.asarray(Image.open(PHOTO).convert("RGB").resize((w, h), Image.BICUBIC))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "brushwork.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def one_line_error(proc, *words):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["lapstyle", "adain", "optimize"])
+@pytest.mark.parametrize("w,h,size", [(4000, 100, 512), (100, 4000, 512), (4000, 10, 512), (1000, 40, 2048)])
+def test_thin_panoramas_are_painted_at_their_own_shape(method, w, h, size):
+    """4000x100 at 512 px is 512x13 (a 256x7 lapstyle draft), 4000x10 a single row: all are painted (mirror
+    context cut away after) and the result is stylized, not the photo."""
+    photo = strip(w, h)
+    st = api.Stylizer(method, progress=False)
+    out = st.stylize_tensor(photo, STYLE, size=size, **FAST[method])
+    eh, ew = fit_size(h, w, size)
+    assert tuple(out.shape) == (1, 3, eh, ew)
+    assert torch.isfinite(out).all()
+    plain = resize(to_tensor(photo / 255.0), (eh, ew))
+    assert (out - plain).abs().mean() > 0.03
+
+
+def test_thin_padding_reaches_the_draft_limit():
+    """The padding gives lapstyle's draft (and every method's network input) at least 16 px on the short side,
+    and nothing to a picture that is thick enough."""
+    opts = api.Stylizer("lapstyle").options("lapstyle")
+    top, bottom, left, right = api.paint_padding(opts, (13, 512))
+    assert left == right == 0 and 13 + top + bottom == 32  # one pyramid level: a 16 px draft
+    small = api.Stylizer("lapstyle").options("lapstyle", draft_size=32)
+    top, bottom, _, _ = api.paint_padding(small, (13, 512))
+    assert 13 + top + bottom == 16 * 2 ** 4
+    assert api.paint_padding(opts, (384, 512)) == (0, 0, 0, 0)
+    assert api.paint_padding(api.Stylizer("adain").options("adain"), (1, 512))[:2] == (7, 8)
+
+
+def test_mirror_pad_reflects_beyond_the_picture_size():
+    from brushwork.core.images import mirror_pad
+
+    t = torch.tensor([1.0, 2.0, 3.0]).view(1, 1, 1, 3)
+    assert mirror_pad(t, 0, 0, 4, 5).flatten().tolist() == [3, 3, 2, 1, 1, 2, 3, 3, 2, 1, 1, 2]
+    assert mirror_pad(t, 2, 1, 0, 0).shape[-2:] == (4, 3)
+
+
+def test_preview_of_a_thin_picture_shows_the_picture_without_its_padding():
+    seen = []
+    st = api.Stylizer("lapstyle", progress=False)
+    out = st.stylize_tensor(strip(4000, 100), STYLE, size=512, callback=lambda p: seen.append(p.image.shape[-2:]))
+    assert seen[-1] == out.shape[-2:] == (13, 512)
+    assert all(h < 16 for h, _ in seen)  # every stage's picture is cut back (the draft is 7 px high)
+
+
+@pytest.mark.parametrize("method", ["lapstyle", "adain", "optimize"])
+def test_a_photo_under_the_minimum_is_refused_in_one_line(method):
+    with pytest.raises(BrushworkError) as exc:
+        brushwork.stylize(np.zeros((1, 1, 3), np.uint8), STYLE, method=method, size=64)
+    message = str(exc.value)
+    assert "\n" not in message and "1x1" in message and f"at least {api.MIN_PHOTO_SIDE} px" in message
+
+
+def test_a_small_photo_is_painted_with_a_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = brushwork.stylize(strip(60, 40), STYLE, size=64)
+    assert out.size == (64, 43)
+    assert any("60x40" in str(w.message) and "64 px" in str(w.message) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        brushwork.stylize(strip(96, 64), STYLE, size=64)  # at the limit: no warning
+
+
+@pytest.mark.slow
+def test_cli_paints_a_wide_picture_and_refuses_a_tiny_one_in_one_line(tmp_path):
+    wide, tiny = tmp_path / "wide.png", tmp_path / "tiny.png"
+    Image.new("RGB", (4000, 100)).save(wide)
+    Image.new("RGB", (1, 1)).save(tiny)
+    ok = run_cli("stylize", wide, "-s", STYLE, "-o", tmp_path / "out.png", "-q")
+    assert ok.returncode == 0, ok.stderr
+    assert Image.open(tmp_path / "out.png").size == (512, 13)
+    one_line_error(run_cli("stylize", tiny, "-s", STYLE, "-o", tmp_path / "t.png", "-q"), "1x1", "at least 8 px")
+    small = tmp_path / "small.png"
+    Image.fromarray(strip(60, 40)).save(small)
+    warned = run_cli("stylize", small, "-s", STYLE, "-o", tmp_path / "s.png", "-q", "--size", "64")
+    assert warned.returncode == 0
+    assert warned.stderr.strip().splitlines() == [warned.stderr.strip()]  # one line, no source line
+    assert warned.stderr.startswith("brushwork: warning: the photo is only 60x40 px")
+
+
+def test_video_of_a_text_file_named_jpg_is_one_line(tmp_path):
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("not a picture\n")
+    one_line_error(run_cli("video", fake, "-o", tmp_path / "out.mp4", "-s", STYLE), "notes.jpg",
+                   "not a readable video")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_brush_files_get_the_mode_images_get(tmp_path):
+    """A .brush is written like a picture: 0666 less the umask (0644 under the usual 022), not 0600."""
+    from brushwork.assets.brush import Brush, load_brush, save_brush
+    from brushwork.core.images import load_image, save_image
+
+    old = os.umask(0o022)
+    try:
+        brush = save_brush(Brush("starry", [load_image(STYLE, size=64)]), tmp_path / "starry.brush")
+        image = save_image(load_image(STYLE, size=64), tmp_path / "starry.png")
+    finally:
+        os.umask(old)
+    assert oct(brush.stat().st_mode & 0o777) == oct(image.stat().st_mode & 0o777) == oct(0o644)
+    assert load_brush(brush).name == "starry"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["starry.brush", "starry.png"]  # no .part left
