@@ -1,4 +1,4 @@
-"""Run a batch: expand inputs, plan jobs, skip finished outputs, paint the rest on an engine, log the manifest."""
+"""Runs a batch: expand inputs, plan jobs, skip finished outputs, paint the rest on an engine, log the manifest."""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,4 @@
-"""Run a fully convolutional function over a large tensor in overlapping tiles, keeping only tile cores.
+"""Runs a fully convolutional function over a large tensor in overlapping tiles, keeping only tile cores.
 
 With an overlap at least the function's receptive field, the result matches the untiled one (up to
 padding effects at tile borders, which the overlap discards), while memory is bounded by the tile size.
