@@ -109,6 +109,28 @@ def test_consistency_lowers_flicker(clip, tmp_path):
     assert steady < 0.8 * plain
 
 
+@pytest.mark.slow
+def test_meancov_recolours_the_style_once_per_clip(tmp_path):
+    """preserve_color="meancov" matches the style's colours to the first frame once for the whole clip: the
+    frames are those of its old name "histogram", the Stylizer caches one style entry as without it (not one per
+    frame), and the recoloured style brings the clip's own colours back."""
+    from brushwork import Stylizer, stylize_video
+
+    src = cut(tmp_path / "c.mp4", frames=6, width=128)
+    runs = {}
+    for mode in ("meancov", "histogram", None):
+        st, frames = Stylizer("lapstyle", progress=False), []
+        stylize_video(src, tmp_path / f"{mode}.mp4", "starry-night", size=128, preserve_color=mode, stylizer=st,
+                      progress=False, on_frame=lambda i, o: frames.append((i, o)))
+        runs[mode] = frames, len(st.cache)
+    (meancov, entries), (histogram, _), (plain, plain_entries) = runs["meancov"], runs["histogram"], runs[None]
+    assert len(meancov) == len(plain) == 6 and entries == plain_entries
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(meancov, histogram))
+    for (photo, kept), (_, painted) in zip(meancov, plain):
+        colour = lambda x: x.reshape(-1, 3).astype(float).mean(0)  # noqa: E731
+        assert np.linalg.norm(colour(kept) - colour(photo)) < 0.5 * np.linalg.norm(colour(painted) - colour(photo))
+
+
 def test_lapstyle_draft_is_steadied_along_the_motion():
     """The draft steadier warps the previous draft along the input's motion (scaled to the draft's size): with a
     real frame moved 12 px, the previous frame's draft, steadied, lands on the moved frame's own draft."""

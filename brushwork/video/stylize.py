@@ -154,14 +154,15 @@ class DraftSteadier:
 
 
 def _prepare_styles(styles: list, preserve_color: str | None, first: torch.Tensor, size: int):
-    """Style references fixed for the whole clip: histogram colour matching is done once, on the first frame."""
-    if preserve_color != "histogram":
+    """Style references fixed for the whole clip: meancov colour matching (old name "histogram") is done once, on
+    the first frame, so frames share one recoloured style and one cache entry."""
+    if color.canonical(preserve_color) != "meancov":
         return styles, preserve_color
     out = []
     for s in styles:
         ref = gallery.resolve(s)
         if is_brush(ref):
-            raise BrushworkError("preserve_color='histogram' does not apply to a .brush style; use 'luminance'")
+            raise BrushworkError(f"preserve_color={preserve_color!r} does not apply to a .brush style; use 'luminance'")
         out.append(color.match_color(resize_long_side(load_image(ref), max(size, 512)), first))
     return out, None
 
@@ -176,7 +177,7 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
 
     `style` is a path, built-in name or .brush file, or a list of them blended by `style_weights`;
     `size` is the output's long side in px (None: the input's); `consistency` in [0, 1] (0 = frame by frame);
-    `preserve_color` ('luminance' or 'histogram') and `color_from` as for images; other options go to the
+    `preserve_color` ('luminance' or 'meancov') and `color_from` as for images; other options go to the
     method (strength, draft_size, ...). `on_frame(input_rgb, output_rgb)` sees each pair (uint8 HxWx3; its
     time is not counted in the result's fps); `max_frames` stops after that many frames (a preview).
     Returns a VideoResult.
