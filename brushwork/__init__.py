@@ -1,14 +1,15 @@
 """brushwork: paint any photo in the style of any artwork, from Python or the `brushwork` command line.
 
-Methods: "lapstyle" (default; Laplacian-pyramid networks, fast at any size), "optimize" (Gatys et al.,
-optimizing the pixels: slow, most faithful texture) and "adain" (fast feed-forward AdaIN). Start with
+Methods: "lapstyle" (default; Laplacian-pyramid networks, fast at any size), "attention" (lapstyle whose draft
+takes each region's style from the matching region of the painting), "optimize" (Gatys et al., optimizing the
+pixels: slow) and "adain" (fast feed-forward AdaIN). Start with
 `brushwork.stylize(photo, style)`; `help(brushwork.stylize)` lists the options.
 """
 from .api import Stylizer, export, stylize
 from .errors import BrushworkError
 
 __version__ = "0.1.0"
-__all__ = ["Stylizer", "stylize", "export", "stylize_video", "BrushworkError", "__version__"]
+__all__ = ["Stylizer", "stylize", "export", "stylize_video", "explain", "BrushworkError", "__version__"]
 
 
 def __getattr__(name: str):
@@ -17,4 +18,8 @@ def __getattr__(name: str):
         from .video import stylize_video
 
         return stylize_video
+    if name == "explain":
+        from .explain import explain
+
+        return explain
     raise AttributeError(f"module 'brushwork' has no attribute {name!r}")

@@ -26,7 +26,7 @@ from .errors import BrushworkError
 from .methods.common import LRUCache, Progress  # noqa: F401  (Progress: what `callback` receives)
 
 METHODS = {"optimize": "brushwork.methods.optimize", "adain": "brushwork.methods.adain",
-           "lapstyle": "brushwork.methods.lapstyle"}
+           "lapstyle": "brushwork.methods.lapstyle", "attention": "brushwork.methods.attention"}
 DEFAULT_METHOD = "lapstyle"
 MAX_STYLE_SIDE = 2048  # style images are never needed larger than this
 CACHE_ENTRIES = 64  # style statistics kept per Stylizer (least recently used dropped; a few MB each at most)
@@ -203,7 +203,7 @@ class Stylizer:
             color_from = check_source(color_from, "color_from")
         preserve_color = color.check_mode(preserve_color)
         brushes = [str(gallery.resolve(s)) for s in styles if is_brush(gallery.resolve(s))]
-        if brushes and method == "lapstyle":
+        if brushes and method in ("lapstyle", "attention"):
             options.setdefault("brush", brushes[0])  # a learned style brings its fine-tuned networks
         opts = self.options(method, **options)
         backend = runtime_backend(backend, method)

@@ -7,7 +7,7 @@ import warnings
 import typer
 
 from ..errors import BrushworkError
-from . import batch, evaluate, export, serve, stylize, train, video, weights
+from . import batch, evaluate, export, explain, serve, stylize, train, video, weights
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Paint any photo in the style of any artwork.")
@@ -24,6 +24,7 @@ app.command()(serve.serve)
 app.command("batch")(batch.batch_command)
 app.command("export")(export.export)
 app.command("export-style")(export.export_style)
+app.command("explain")(explain.explain)
 
 
 def _usage_error(exc: Exception) -> tuple[str, int] | None:

@@ -21,6 +21,7 @@ PER_PIXEL = {
     "optimize": {"hed-vgg16": 3300, "efficientnet-lite1": 2900, "efficientnet-lite2": 3500, "style": 800},
     "adain": {"whole": 1100, "tile": 900, "full": 110, "style": 500},  # multi-level: 3.4 GB at 2048 px
     "lapstyle": {"whole": 380, "tile": 380, "full": 70, "draft": 1200, "style": 700},
+    "attention": {"whole": 380, "tile": 380, "full": 70, "draft": 1600, "style": 900},  # + bounded attention
 }
 LIMITS = {"size": 16, "style_size": 32, "draft_size": 32}  # smallest value of each sized option
 
@@ -42,7 +43,7 @@ def parts(method: str, opts, h: int, w: int) -> dict[str, float]:
     work = k["tile"] * (opts.tile + 128) ** 2 if tiled else k["whole"] * out_px
     res = {"size": work + k["full"] * out_px,
            "style_size": k["style"] * (opts.style_size * opts.style_scale) ** 2}
-    if method == "lapstyle":
+    if method in ("lapstyle", "attention"):
         res["draft_size"] = k["draft"] * _pixels(h, w, min(opts.draft_size, opts.size))
     return res
 

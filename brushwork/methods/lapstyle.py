@@ -48,12 +48,14 @@ class Options:
     tile: int = 1024
     tile_above: int = 2048 * 2048
     palette: float = 0.65  # how far the draft's colours move onto the painting's whole palette (0: the network's own)
+    subject: float = 0.0  # how much the main object (the loss network's class-activation map) is spared, in [0, 1]
 
     def check(self) -> None:
         check_basics(self)
         if self.draft_size < 32:
             raise BrushworkError(f"draft_size must be at least 32 px, got {self.draft_size}")
         check_share("palette", self.palette)
+        check_share("subject", self.subject)
         self.precision = check_precision(self.precision)
 
 
@@ -157,9 +159,44 @@ def draft_margin(small: torch.Tensor) -> int:
     return min(round(min(small.shape[-2:]) * DRAFT_MARGIN), min(small.shape[-2:]) - 1)
 
 
+class Drafting:
+    """How the draft is painted from encoder features: AdaIN statistics into the factored draft (lapstyle).
+    methods/attention.py subclasses it with attention statistics; the pyramid and revision are shared."""
+
+    def __init__(self, opts: Options, dtype: torch.dtype):
+        draft, self.revs = (brush_nets(opts.brush, opts.weights_dir, dtype) if opts.brush
+                            else load_nets(opts.weights_dir, dtype))
+        self.net = draft  # paints target features {relu2_1, relu3_1, relu4_1}
+
+    def style(self, enc, style: torch.Tensor, opts: Options, cache: dict | None, key) -> dict:
+        """What the draft needs of one style (cached per style), with its revision "code"."""
+        return style_features(enc, style, opts, cache, key)
+
+    def targets(self, cf: dict, sfs: list, weights, masks) -> dict:
+        """Full-strength target features of the content for the drafting network."""
+        return {k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, 1.0) for k in DRAFT_LAYERS}
+
+
+def strength_map(content: torch.Tensor, opts: Options):
+    """Strength as a number, or with `subject` > 0 a (1, 1, H, W) map at the content's size: strength x (1 -
+    subject x saliency), so the main object (core/saliency.py) keeps more of the photo."""
+    if not getattr(opts, "subject", 0.0):
+        return opts.strength
+    from ..core.saliency import saliency
+
+    return opts.strength * (1.0 - opts.subject * saliency(content))
+
+
+def at(s, like: torch.Tensor):
+    """A strength (number or map) at the resolution of `like`."""
+    if isinstance(s, torch.Tensor) and s.shape[-2:] != like.shape[-2:]:
+        return F.interpolate(s, size=like.shape[-2:], mode="bilinear", align_corners=False)
+    return s
+
+
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None,
             options: Options | None = None, cache: dict | None = None, style_keys=None, progress: bool = False,
-            callback=None) -> torch.Tensor:
+            callback=None, drafting: type[Drafting] = Drafting) -> torch.Tensor:
     """Stylize (1, 3, H, W) content at its own size with one or more styles; returns (1, 3, H, W).
     callback receives `Progress("draft", 1, 1, image)`, then `Progress("revise", level, levels, image)` per level;
     a tensor it returns for the draft replaces the draft (video steadies it before revision this way)."""
@@ -167,33 +204,39 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
     weights, keys = blend_weights(styles, style_weights, style_keys)
     enc = shared_encoder("max", "zeros", dtype)
-    draft, revs = brush_nets(opts.brush, opts.weights_dir, dtype) if opts.brush else load_nets(opts.weights_dir, dtype)
-    sfs = [style_features(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
+    painter = drafting(opts, dtype)
+    sfs = [painter.style(enc, s, opts, cache, k) for s, k in zip(styles, keys)]
     h, w = content.shape[-2:]
     levels = pyramid.levels_for(max(h, w), opts.draft_size)
     pyr = pyramid.split(content, levels)
     small = pyr[-1]
+    strength = strength_map(content, opts)
     m = draft_margin(small)  # painted beyond the borders, then cut away: no streaks along the edges
     padded = pad_to_multiple(F.pad(small, (m, m, m, m), mode="reflect"), 8)
     code = sum(wt * sf["code"] for sf, wt in zip(sfs, weights))
     with torch.no_grad():
         cf = features(enc, padded, DRAFT_LAYERS)
+
         def paint(t):
             t = {k: v.to(dtype).contiguous(memory_format=torch.channels_last) for k, v in t.items()}
-            return draft(t, padded.shape[-2:]).float()[..., m: m + small.shape[-2], m: m + small.shape[-1]]
+            return painter.net(t, padded.shape[-2:]).float()[..., m: m + small.shape[-2], m: m + small.shape[-1]]
 
-        out = paint({k: transfer(cf[k], [sf[k] for sf in sfs], weights, masks, opts.strength) for k in DRAFT_LAYERS})
+        s_pad = F.pad(at(strength, small), (m, m, m, m), mode="replicate") if isinstance(strength, torch.Tensor) else strength
+        targets = painter.targets(cf, sfs, weights, masks)
+        out = paint({k: cf[k] + at(s_pad, t) * (t - cf[k]) for k, t in targets.items()})
+        s_small = at(strength, small)
         if opts.palette > 0:
-            out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks, cache, keys) - out)
-        if opts.strength < 1:  # give back what the draft loses of the photo, in proportion: strength 0 = the photo
-            out = out + (1 - opts.strength) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
+            out = out + opts.palette * s_small * (palette_of(out, styles, weights, masks, cache, keys) - out)
+        if isinstance(strength, torch.Tensor) or strength < 1:  # give back what the draft loses of the photo
+            out = out + (1 - s_small) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
         steady = emit(callback, "draft", 1, 1, out.clamp(0, 1))
         if isinstance(steady, torch.Tensor):  # video: the draft blended with the previous frame's, warped (video/stylize.py)
             out = steady.to(out.dtype)
 
         def level(i, band, up):  # levels beyond the trained networks reuse the last one
-            res = revise(revs[min(i, len(revs) - 1)], band, up, code.to(dtype), opts, progress)
-            new = up + opts.strength * res + (1 - opts.strength) * band
+            res = revise(painter.revs[min(i, len(painter.revs) - 1)], band, up, code.to(dtype), opts, progress)
+            s = at(strength, band)
+            new = up + s * res + (1 - s) * band
             emit(callback, "revise", i + 1, levels, new.clamp(0, 1))
             return new
 

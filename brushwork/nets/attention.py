@@ -4,8 +4,8 @@ AdaIN gives every position of the photo the painting's global mean and spread. H
 attends to the style positions it resembles (queries from the content's, keys from the style's normalised
 relu2_1..relu4_1 features pooled to the depth, so colour takes part) and takes the attention-weighted mean and
 std of the style's features: sky takes from sky, foliage from foliage. Two attention depths (relu3_1, relu4_1);
-relu2_1 reuses relu3_1's attention. The query projection starts at zero, so an untrained module attends
-uniformly: exactly AdaIN. Above `max_keys` style positions, keys are subsampled with a fixed seed (bounded memory
+relu2_1 reuses relu3_1's attention. Query and key projections start equal, so an untrained module attends by
+feature similarity (parameter-free AdaAttN). Above `max_keys` style positions, keys are subsampled with a fixed seed (bounded memory
 at any size); queries are processed in chunks.
 """
 from __future__ import annotations
@@ -49,8 +49,13 @@ class AttentionStats(nn.Module):
     def __init__(self, key_dim: int, dim: int = 128):
         super().__init__()
         self.q, self.k = nn.Conv2d(key_dim, dim, 1), nn.Conv2d(key_dim, dim, 1)
-        nn.init.zeros_(self.q.weight)  # uniform attention at start: AdaIN
-        nn.init.zeros_(self.q.bias)
+        # both start as one random orthonormal projection, scaled so that q . k ~ c . s / sqrt(key_dim): before
+        # training, attention follows the similarity of the normalised features (parameter-free AdaAttN)
+        proj = torch.linalg.qr(torch.randn(key_dim, dim, generator=torch.Generator().manual_seed(0)))[0].T
+        proj = proj * (key_dim ** 0.5 / dim) ** 0.5
+        for conv in (self.q, self.k):
+            conv.weight.data.copy_(proj[..., None, None])
+            nn.init.zeros_(conv.bias)
 
     def keys(self, skey: torch.Tensor) -> torch.Tensor:
         """(N, K, dim) projected style keys."""
