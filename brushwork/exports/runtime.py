@@ -1,7 +1,7 @@
 """The onnxruntime backend: the default LapStyle pipeline run by onnxruntime on the exported graphs.
 
 The graphs are exported once per set of weights (and palette, style size, pyramid depth) into
-BRUSHWORK_HOME/onnx/<hash of the weights>/ and reused; sessions are kept per process.
+BRUSHWORK_HOME/onnx/<hash of the weights and code>/ and reused; sessions are kept per process.
 `stylize` has the methods' signature, so the API calls it in place of methods.lapstyle.stylize.
 """
 from __future__ import annotations
@@ -19,7 +19,9 @@ from ..errors import BrushworkError
 from ..methods.common import blend_weights, cached, emit
 from . import onnx as exporter
 
-GRAPHS_VERSION = "1"  # bump when graphs.py changes what the exported graphs compute
+PACKAGE = Path(__file__).resolve().parent.parent
+SOURCES = ("exports/graphs.py", "exports/onnx.py", "methods/lapstyle.py", "nets/lapstyle.py", "nets/adain.py",
+           "core/encoder.py", "core/stats.py", "core/color.py")  # the code that decides what the exported graphs compute
 _lock = threading.Lock()
 
 
@@ -34,8 +36,11 @@ def _weight_files(weights_dir: str | None) -> list[Path]:
 
 @lru_cache(maxsize=8)
 def cache_folder(weights_dir: str | None = None) -> Path:
-    """BRUSHWORK_HOME/onnx/<hash>: the hash covers the weights' bytes, the graphs' version and torch's."""
-    h = hashlib.sha256(f"{GRAPHS_VERSION}:{torch.__version__}".encode())
+    """BRUSHWORK_HOME/onnx/<hash>: the hash covers the weights' bytes, the code that builds the graphs and
+    torch's version, so a change to any of them exports afresh."""
+    h = hashlib.sha256(torch.__version__.encode())
+    for name in SOURCES:
+        h.update((PACKAGE / name).read_bytes())
     for f in _weight_files(weights_dir):
         if f.is_file():
             h.update(f.name.encode())
