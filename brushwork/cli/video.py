@@ -34,10 +34,15 @@ def video(
     crf: int = typer.Option(20, help="Video quality: lower is better and bigger (H.264 CRF)."),
     overwrite: bool = typer.Option(False, help="Replace the output file if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    backend: str = typer.Option("torch", metavar="torch|onnxruntime",
+                                help="onnxruntime: the exported graphs (one style, strength 1; "
+                                     "pip install 'brushwork[onnx]')."),
 ):
     """Paint every frame of INPUT in the style of --style, steadily, keeping the sound."""
+    from .. import api
     from ..video import stylize_video
 
+    api.runtime_backend(backend, api.DEFAULT_METHOD)  # an unknown backend: refused before any work
     for s in style:
         _check_input(s, "style")
     weights = _parse_weights(style_weights)
@@ -45,7 +50,8 @@ def video(
         raise BrushworkError(f"{len(weights)} --style-weights for {len(style)} styles; give one per style")
     res = stylize_video(input, output, list(style), size=size, consistency=consistency, style_weights=weights,
                         preserve_color=preserve_color, color_from=color_from, overwrite=overwrite,
-                        progress=not quiet, crf=crf, **_method_options(strength, draft_size, style_scale, precision))
+                        progress=not quiet, crf=crf, backend=backend,
+                        **_method_options(strength, draft_size, style_scale, precision))
     skipped = f", {res.skipped} skipped (failed to decode)" if res.skipped else ""
     typer.echo(f"wrote {res.path} ({res.width}x{res.height}, {res.frames} frames{skipped}, {res.cuts} scene cuts, "
                f"{res.fps:.2f} fps, audio {res.audio})", err=True)

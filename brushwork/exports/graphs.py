@@ -243,9 +243,12 @@ class Painter(nn.Module):
         self.register_buffer("rots", rotations())
 
     def forward(self, photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.revise(photo, self.draft_of(photo, style), style)
+
+    def draft_of(self, photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The draft, after the palette step, at the pyramid's residual size (not clamped)."""
         s = unpack_style(style)
-        pyr = split(photo, self.levels)
-        small = pyr[-1]
+        small = split(photo, self.levels)[-1]
         h, w = _as_tensor(small.shape[-2]), _as_tensor(small.shape[-1])
         short = torch.minimum(h, w)
         m = torch.minimum((short.float() * DRAFT_MARGIN).round().long(), short - 1)  # methods.lapstyle.draft_margin
@@ -261,7 +264,35 @@ class Painter(nn.Module):
         out = self.draft(t)[..., m: m + h, m: m + w]
         if self.palette > 0:
             out = out + self.palette * (transfer_palette(out, self.rots, s["palette"][0]) - out)
-        for i, band in enumerate(reversed(pyr[:-1])):
+        return out
+
+    def revise(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The revision levels on a draft: the picture at the photo's size, in [0, 1]."""
+        code = unpack_style(style)["code"]
+        out = draft
+        for i, band in enumerate(reversed(split(photo, self.levels)[:-1])):
             u = up(out, band)
-            out = u + self.revs[min(i, len(self.revs) - 1)](band, u, s["code"])
+            out = u + self.revs[min(i, len(self.revs) - 1)](band, u, code)
         return out.clamp(0, 1)
+
+
+class Drafter(nn.Module):
+    """Photo + style vector -> the painter's draft (for a caller that edits the draft, e.g. video's steadying)."""
+
+    def __init__(self, painter: Painter):
+        super().__init__()
+        self.painter = painter
+
+    def forward(self, photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.painter.draft_of(photo, style)
+
+
+class Reviser(nn.Module):
+    """Photo + draft + style vector -> picture: the painter's revision levels."""
+
+    def __init__(self, painter: Painter):
+        super().__init__()
+        self.painter = painter
+
+    def forward(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.painter.revise(photo, draft, style)

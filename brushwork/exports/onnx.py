@@ -101,6 +101,23 @@ def export_painter(path: Path, painter: graphs.Painter) -> None:
                                           {"photo": {2: "height", 3: "width"}, "picture": {2: "height", 3: "width"}}))
 
 
+def export_split_painter(drafter_path: Path, reviser_path: Path, painter: graphs.Painter) -> None:
+    """drafter (photo + style -> draft) and reviser (photo + draft + style -> picture): the painter in two
+    halves, for a caller that edits the draft between them (video steadies it along the motion)."""
+    lo, hi = size_range(painter.levels)
+    photo, style = torch.rand(1, 3, hi, max(lo, hi * 3 // 4)), torch.rand(1, graphs.STYLE_DIM)
+    with torch.no_grad():
+        draft = painter.draft_of(photo, style)
+    photo_axes = {2: "height", 3: "width"}
+    _replace_into(drafter_path, lambda p: _export(graphs.Drafter(painter), (photo, style), p, ["photo", "style"],
+                                                  ["draft"], {"photo": photo_axes,
+                                                              "draft": {2: "draft_height", 3: "draft_width"}}))
+    _replace_into(reviser_path, lambda p: _export(graphs.Reviser(painter), (photo, draft, style), p,
+                                                  ["photo", "draft", "style"], ["picture"],
+                                                  {"photo": photo_axes, "draft": {2: "draft_height", 3: "draft_width"},
+                                                   "picture": photo_axes}))
+
+
 def quantize(src: Path, dst: Path) -> None:
     """An int8 copy of a graph: the convolutions' weights in 8 bits, their inputs quantized on the fly
     (onnxruntime's dynamic quantization). The palette step and resizing stay in fp32."""

@@ -56,23 +56,33 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+def _graph_names(kind: str, levels: int, palette: float, style_size: int) -> list[str]:
+    if kind == "encoder":
+        return [f"style_encoder_{style_size}.onnx"]
+    if kind in ("drafter", "reviser"):
+        return [f"drafter_L{levels}_p{palette:g}.onnx", f"reviser_L{levels}_p{palette:g}.onnx"]
+    return [f"painter_L{levels}_p{palette:g}.onnx"]
+
+
 @lru_cache(maxsize=16)
 def session(kind: str, weights_dir: str | None, levels: int = 1, palette: float = 0.65, style_size: int = 512):
-    """An onnxruntime session of the style encoder ("encoder") or a painter ("painter"), exported on first use."""
+    """An onnxruntime session of the style encoder ("encoder"), a painter ("painter") or its halves ("drafter",
+    "reviser"), exported into the cache folder on first use."""
     exporter.need("onnxruntime")
     exporter.need("onnx")
     folder = cache_folder(weights_dir)
-    name = f"style_encoder_{style_size}.onnx" if kind == "encoder" else f"painter_L{levels}_p{palette:g}.onnx"
-    path = folder / name
+    names = _graph_names(kind, levels, palette, style_size)
     with _lock:
-        if not path.is_file():
+        if not all((folder / n).is_file() for n in names):
             folder.mkdir(parents=True, exist_ok=True)
             encoder, painter = exporter.modules(levels, weights_dir, palette, style_size)
             if kind == "encoder":
-                exporter.export_style_encoder(path, encoder)
+                exporter.export_style_encoder(folder / names[0], encoder)
+            elif kind == "painter":
+                exporter.export_painter(folder / names[0], painter)
             else:
-                exporter.export_painter(path, painter)
-    return _session(path)
+                exporter.export_split_painter(folder / names[0], folder / names[1], painter)
+    return _session(folder / names[1 if kind == "reviser" else 0])
 
 
 def style_vector(style: torch.Tensor, weights_dir: str | None = None, style_size: int = 512) -> np.ndarray:
@@ -82,10 +92,20 @@ def style_vector(style: torch.Tensor, weights_dir: str | None = None, style_size
 
 
 def paint(content: torch.Tensor, style: np.ndarray, levels: int, weights_dir: str | None = None,
-          palette: float = 0.65) -> torch.Tensor:
-    """The painter graph on a (1, 3, H, W) photo: (1, 3, H, W) in [0, 1]."""
-    painter = session("painter", weights_dir, levels, float(palette))
-    return torch.from_numpy(painter.run(None, {"photo": content.float().contiguous().numpy(), "style": style})[0])
+          palette: float = 0.65, callback=None) -> torch.Tensor:
+    """The painter graph on a (1, 3, H, W) photo: (1, 3, H, W) in [0, 1]. With a callback, the drafter and
+    reviser graphs run in turn and callback gets Progress("draft", ...) between them; a tensor it returns replaces
+    the draft (as methods.lapstyle.stylize does: video steadies the draft this way)."""
+    photo = content.float().contiguous().numpy()
+    if callback is None:
+        painter = session("painter", weights_dir, levels, float(palette))
+        return torch.from_numpy(painter.run(None, {"photo": photo, "style": style})[0])
+    draft = session("drafter", weights_dir, levels, float(palette)).run(None, {"photo": photo, "style": style})[0]
+    steady = emit(callback, "draft", 1, 1, torch.from_numpy(draft).clamp(0, 1))
+    if isinstance(steady, torch.Tensor):
+        draft = steady.float().contiguous().numpy()
+    reviser = session("reviser", weights_dir, levels, float(palette))
+    return torch.from_numpy(reviser.run(None, {"photo": photo, "draft": draft, "style": style})[0])
 
 
 def check_supported(styles, style_weights, masks, opts) -> None:
@@ -103,7 +123,8 @@ def check_supported(styles, style_weights, masks, opts) -> None:
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None, options=None,
             cache: dict | None = None, style_keys=None, progress: bool = False, callback=None) -> torch.Tensor:
     """methods.lapstyle.stylize through onnxruntime (fp32 whatever the precision option): one style, strength 1.
-    callback gets one Progress("revise", levels, levels, picture) at the end."""
+    callback gets Progress("draft", 1, 1, draft) (what it returns replaces the draft), then one
+    Progress("revise", levels, levels, picture) at the end."""
     from ..core.pyramid import levels_for
     from ..methods.lapstyle import Options
 
@@ -115,6 +136,6 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     vec = cached(cache, ("onnx-style", keys[i], side, opts.weights_dir),
                  lambda: style_vector(styles[i], opts.weights_dir, side))
     levels = levels_for(max(content.shape[-2:]), opts.draft_size)
-    out = paint(content, vec, levels, opts.weights_dir, opts.palette)
+    out = paint(content, vec, levels, opts.weights_dir, opts.palette, callback)
     emit(callback, "revise", max(levels, 1), max(levels, 1), out)
     return out
