@@ -12,8 +12,8 @@ from pathlib import Path
 
 import jinja2
 
-from . import charts
-from .metrics import DIRECTIONS, STYLE_LAYERS
+from . import artifacts, charts
+from .metrics import DIRECTIONS as METRIC_DIRECTIONS, STYLE_LAYERS
 
 MACHINE_KEYS = ("cpu", "cores_logical", "cores_physical", "ram_gb", "torch", "torch_threads", "python", "os",
                 "load_1min", "date")
@@ -31,6 +31,10 @@ EXPLAIN = {
     "peak_rss_mb": "extra resident memory the run needed at its peak (models already loaded are not counted; "
                    "benchmarks/run.py measures whole-process peaks)",
 }
+ARTIFACTS = tuple(artifacts.MEASURES)
+EXPLAIN.update({k: e for k, (_, _, e) in artifacts.MEASURES.items()})
+DIRECTIONS = {**METRIC_DIRECTIONS, **{k: (label, d) for k, (label, d, _) in artifacts.MEASURES.items()}}
+WORST = 5  # crops per artifact gallery
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -39,8 +43,10 @@ def _num(v, key: str) -> str:
         return "–"
     if key == "ssim":
         return f"{v:.3f}"
-    if key == "color_swd":
+    if key in ("color_swd", "border_bands"):
         return f"{v:.1f}"
+    if key in ARTIFACTS:
+        return f"{v:.3f}"
     if key == "seconds":
         return f"{v:.2f}"
     if key == "peak_rss_mb":
@@ -74,6 +80,51 @@ def _summary(records: list[dict], methods: list[str]) -> dict:
         rs = [r for r in records if r["method"] == m]
         out[m] = {"n": len(rs), **{k: (sum(r[k] for r in rs) / len(rs)
                                        if rs and all(r.get(k) is not None for r in rs) else None) for k in keys}}
+        for k in ARTIFACTS:  # over the results that have the measure (faces_kept: those whose photo shows a face)
+            vals = [r[k] for r in rs if r.get(k) is not None]
+            out[m][k] = sum(vals) / len(vals) if vals else None
+    return out
+
+
+def _crop(path: Path, centre, side: int, hw):
+    """A side x side crop of the picture at `path` (resized to hw first) around centre (y, x)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if im.size != (hw[1], hw[0]):
+            im = im.resize((hw[1], hw[0]), Image.Resampling.BICUBIC)
+        y, x = centre
+        top, left = max(0, min(y - side // 2, hw[0] - side)), max(0, min(x - side // 2, hw[1] - side))
+        return im.crop((left, top, left + side, top + side))
+
+
+def _worst_crops(out_dir: Path, records: list[dict], contents, styles) -> dict[str, list[dict]]:
+    """Per artifact measure: its WORST (five) worst results across all pairs and methods, each cropped around the
+    place where its flaw is worst (result and photo side by side), saved under crops/."""
+    labels = {i.name: i.label for i in (*contents, *styles)}
+    thumbs = {i.name: i.thumb for i in contents}
+    folder = out_dir / "crops"
+    folder.mkdir(exist_ok=True)
+    out = {}
+    for k in ARTIFACTS:
+        rs = [r for r in records if r.get(k) is not None and k in r.get("artifact_where", {})
+              and (out_dir / r["image"]).is_file()]
+        rs.sort(key=lambda r: r[k], reverse=DIRECTIONS[k][1] < 0)
+        shown = []
+        for i, r in enumerate(rs[:WORST]):
+            hw = (int(r["height"]), int(r["width"]))
+            side = artifacts.crop_side(hw)
+            files = {"result": f"crops/{k}-{i}.jpg", "photo": f"crops/{k}-{i}-photo.jpg"}
+            _crop(out_dir / r["image"], r["artifact_where"][k], side, hw).save(out_dir / files["result"], quality=92)
+            if r["content"] in thumbs and (out_dir / thumbs[r["content"]]).is_file():
+                _crop(out_dir / thumbs[r["content"]], r["artifact_where"][k], side, hw).save(
+                    out_dir / files["photo"], quality=92)
+            else:
+                files["photo"] = None
+            shown.append({**files, "method": r["method"], "content": labels.get(r["content"], r["content"]),
+                          "style": labels.get(r["style"], r["style"]), "value": r[k], "image": r["image"]})
+        out[k] = shown
     return out
 
 
@@ -101,11 +152,11 @@ def _charts(out_dir: Path, data: dict, records: list[dict], methods: list[str], 
 
 def _best_cells(runs: dict, summary: dict, methods, contents, styles) -> tuple[set, set]:
     """The (method, metric) summary cells and (method, content, style, metric) pair cells to mark best."""
-    best_summary = {(m, k) for k in TABLE_METRICS for m in _best({m: summary[m][k] for m in methods}, k)}
+    best_summary = {(m, k) for k in TABLE_METRICS + ARTIFACTS for m in _best({m: summary[m][k] for m in methods}, k)}
     best_pair = set()
     for c in contents:
         for s in styles:
-            for k in TABLE_METRICS:
+            for k in TABLE_METRICS + ARTIFACTS:
                 vals = {m: runs[(m, c.name, s.name)].get(k) for m in methods if (m, c.name, s.name) in runs}
                 best_pair |= {(m, c.name, s.name, k) for m in _best(vals, k)}
     return best_summary, best_pair
@@ -135,8 +186,9 @@ def write_report(out_dir: Path, data: dict, sel: dict) -> Path:
     ctx = dict(cell=180 if max(len(styles), 1) <= 6 else 140, methods=methods, contents=contents, styles=styles,
                size=size, runs=runs, records=records, expected=len(sel["keys"]), machine=machine,
                colors=charts.method_colors(methods), metrics=TABLE_METRICS,
-               labels={k: DIRECTIONS[k][0] for k in TABLE_METRICS},
-               arrows={k: "↑" if DIRECTIONS[k][1] > 0 else "↓" for k in TABLE_METRICS}, explain=EXPLAIN,
+               labels={k: DIRECTIONS[k][0] for k in TABLE_METRICS + ARTIFACTS},
+               arrows={k: "↑" if DIRECTIONS[k][1] > 0 else "↓" for k in TABLE_METRICS + ARTIFACTS}, explain=EXPLAIN,
+               artifacts=ARTIFACTS, worst=_worst_crops(out_dir, records, contents, styles),
                summary=summary, best_summary=best_summary, best_pair=best_pair, layers=STYLE_LAYERS,
                cost_chart=cost_chart, timing_note=timing_note, order=_blind_order(methods, contents, styles),
                options={m: json.dumps(next((r["options"] for r in records if r["method"] == m), {})) for m in methods},

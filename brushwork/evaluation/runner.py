@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ..assets import gallery
 from ..core.images import list_images
 from ..errors import BrushworkError
-from . import metrics
+from . import artifacts, metrics
 
 DEFAULT_METHODS = ("lapstyle", "adain", "optimize")
 DEFAULT_STYLES = ("starry-night", "the-scream", "great-wave")
@@ -204,7 +204,7 @@ def save_results(out_dir: Path, data: dict) -> None:
 
 
 CSV_FIRST = ["kind", "method", "content", "style", "size", "width", "height", "seconds", "peak_rss_mb",
-             "content_loss", "style_gram", "style_meanstd", "ssim", "color_swd"]
+             "content_loss", "style_gram", "style_meanstd", "ssim", "color_swd", *artifacts.MEASURES]
 
 
 def write_csv(out_dir: Path, data: dict) -> Path:
@@ -369,6 +369,28 @@ def _score_outputs(outputs, data, out_dir, contents, styles, size, force, bar) -
     return keys, notes, scored
 
 
+def _score_artifacts(data: dict, out_dir: Path, keys: list[str], bar=None) -> int:
+    """Add the artifact measures (and where each flaw is worst) to every selected result that lacks them, from
+    its picture on disk, the photo at the result's size and the painting; returns how many were scored."""
+    from ..core.images import load_image, resize
+
+    todo = [k for k in keys if (r := data["runs"].get(k)) and r.get("image")
+            and r.get("artifacts_version") != artifacts.VERSION and (out_dir / r["image"]).is_file()]
+    for k in todo:
+        r = data["runs"][k]
+        if bar is not None:
+            bar.set_postfix_str(f"artifacts: {r['method']}: {r['content'][:20]} x {r['style'][:20]}")
+        out = load_image(out_dir / r["image"])
+        photo = resize(load_image(r["content_path"], size=r["size"]), tuple(out.shape[-2:]))
+        found = artifacts.measure_maps(out, photo, load_image(r["style_path"]))
+        crop = artifacts.crop_side(out.shape[-2:])
+        r.update({n: (None if v != v else v) for n, (v, _) in found.items()})  # NaN (no face) stored as null
+        r["artifact_where"] = {n: list(artifacts.worst_place(m, crop)) for n, (v, m) in found.items() if v == v}
+        r["artifacts_version"] = artifacts.VERSION
+        save_results(out_dir, data)
+    return len(todo)
+
+
 def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir="report", size: int = 256,
              force: bool = False, options: dict | None = None, timing_sizes=DEFAULT_TIMING_SIZES,
              progress: bool = True, outputs=None, strength_sweep=None) -> dict:
@@ -412,6 +434,7 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
         _run_pairs(runner, todo, data, out_dir, options, size, bar)
         _run_sweep(runner, sweep, data, out_dir, options, (contents[0], styles[0]), bar)
         ext_keys, notes, scored = _score_outputs(outputs, data, out_dir, contents, styles, size, force, bar)
+        _score_artifacts(data, out_dir, keys + ext_keys, bar)
     save_results(out_dir, data)
     write_csv(out_dir, data)
     selection = {"methods": methods + list(outputs), "external": list(outputs), "contents": contents,
