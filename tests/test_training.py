@@ -1,5 +1,6 @@
 """The training pipeline on real images and the real encoder: smoke run, export, resume after a kill."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -99,22 +100,98 @@ def test_hard_killed_run_resumes_exactly(tmp_path):
     assert log == list(range(1, total + 1))
 
 
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "brushwork.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.slow
+def test_resume_with_other_options_and_export_over_a_file_need_asking(tmp_path):
+    """A rerun with changed options does not continue (or rewrite) the run unless --override; --export does not
+    replace a file unless --overwrite, and says so before any training."""
+    run_dir, mine = tmp_path / "run", tmp_path / "mine.safetensors"
+    mine.write_bytes(b"mine")
+    refused = _cli(*_train_args(run_dir, 2)[3:], "--export", mine)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        f"brushwork: error: {mine} already exists; pass --overwrite to replace it"]
+    assert mine.read_bytes() == b"mine" and not run_dir.exists()  # refused before any training
+    done = _cli(*_train_args(run_dir, 2)[3:], "--export", mine, "--overwrite")
+    assert done.returncode == 0, done.stderr
+    assert load_file(str(mine)).keys() == load_file(str(run_dir / "adain.safetensors")).keys()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary copy left
+    config, ckpt = (run_dir / "config.json").read_text(), (run_dir / "checkpoint.pt").read_bytes()
+    changed = _cli(*_train_args(run_dir, 4)[3:], "--lr", "0.001", "--batch", "2")
+    lines = changed.stderr.strip().splitlines()
+    assert changed.returncode == 2 and len(lines) == 1, changed.stderr
+    assert "batch: 1 -> 2" in lines[0] and "lr: 0.0001 -> 0.001" in lines[0] and "--override" in lines[0]
+    assert (run_dir / "config.json").read_text() == config and (run_dir / "checkpoint.pt").read_bytes() == ckpt
+    same = _cli(*_train_args(run_dir, 3)[3:])  # the same options (more iterations): it goes on
+    assert same.returncode == 0 and "resumed" in same.stderr, same.stderr
+    forced = _cli(*_train_args(run_dir, 4)[3:], "--lr", "0.001", "--override")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads((run_dir / "config.json").read_text())["lr"] == 0.001
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["iter"] == 4
+
+
+def test_resume_compares_the_options_that_define_a_run():
+    """Where the run lives, how often it reports and how long it goes on may change; its data, batch, learning
+    rate, seed and model options may not; a field a checkpoint predates counts as its default."""
+    from dataclasses import asdict
+
+    from brushwork.errors import BrushworkError
+    from brushwork.training.loop import check_resume, config_changes
+
+    cfg = small_cfg("a", 10)
+    cfg.options = {"style_weight": 2.0}
+    saved = asdict(cfg)
+    moved = small_cfg("b", 50)
+    moved.options, moved.threads, moved.save_every, moved.max_seconds = {"style_weight": 2.0}, 1, 7, 60.0
+    assert config_changes(saved, moved) == []
+    del saved["max_seconds"], saved["seed"]
+    assert config_changes(saved, moved) == []
+    other = small_cfg("a", 10)
+    other.options, other.seed, other.style_dir = {"style_weight": 3.0, "loss_net": "hed-vgg16"}, 1, "elsewhere"
+    assert config_changes(saved, other) == [f"style_dir: {str(EVAL_STYLE)!r} -> 'elsewhere'", "seed: 0 -> 1",
+                                            "loss_net: 'unset' -> 'hed-vgg16'", "style_weight: 2.0 -> 3.0"]
+    with pytest.raises(BrushworkError, match="--override"):
+        check_resume(saved, other)
+    check_resume(saved, other, override=True)
+    other.model = "lapstyle-draft"
+    with pytest.raises(BrushworkError, match="holds a adain run"):
+        check_resume(saved, other, override=True)
+
+
 def test_training_in_a_worker_thread(tmp_path):
-    """A server runs training off the main thread, where signal handlers cannot be installed."""
+    """A server runs training off the main thread, where signal handlers cannot be installed, and where process-wide
+    settings (thread count, the global RNG) belong to every other thread too: the run leaves them as they were."""
     import threading
 
     errors = []
 
-    def work():
+    def work(cfg):
         try:
-            train(small_cfg(tmp_path, 2))
+            train(cfg)
         except Exception as exc:  # noqa: BLE001 (reported below)
             errors.append(exc)
 
-    t = threading.Thread(target=work)
+    def fresh_thread_count():
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        return seen[0]
+
+    cfg = small_cfg(tmp_path, 2)
+    before = fresh_thread_count()
+    cfg.threads = before + 1  # a setting of its own, which other threads must not inherit
+    torch.manual_seed(1234)
+    rng = torch.get_rng_state()
+    t = threading.Thread(target=lambda: work(cfg))
     t.start()
     t.join(timeout=300)
     assert not errors and (tmp_path / "adain.safetensors").is_file()
+    assert fresh_thread_count() == before  # the server's other threads keep their thread count
+    assert torch.equal(torch.get_rng_state(), rng)  # and the global RNG stream where it was
 
 
 def test_loss_plot_survives_terms_that_come_and_go(tmp_path):
@@ -195,3 +272,9 @@ def test_mix_weights_interpolates_tensor_by_tensor(tmp_path):
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(BrushworkError):
         mix_weights(tmp_path / "0.safetensors", tmp_path / "other.safetensors", 0.5, tmp_path / "bad.safetensors")
+    old = (tmp_path / "m.safetensors").read_bytes()  # share 1.0's file, replaced whole by a new mix, not rewritten:
+    os.link(tmp_path / "m.safetensors", tmp_path / "seen-by-a-reader")  # a reader holding it keeps reading it
+    mix_weights(tmp_path / "0.safetensors", tmp_path / "1.safetensors", 0.0, tmp_path / "m.safetensors")
+    assert (tmp_path / "seen-by-a-reader").read_bytes() == old != (tmp_path / "m.safetensors").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.safetensors", "1.safetensors", "m.safetensors",
+                                                          "other.safetensors", "seen-by-a-reader"]

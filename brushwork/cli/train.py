@@ -55,10 +55,11 @@ def train(
     eval_style: Optional[Path] = typer.Option(None, help="Style folder for sample grids."),
     init_from: Optional[Path] = typer.Option(None, help="Start from these fp16 weights (when no checkpoint)."),
     export: Optional[Path] = typer.Option(None, help="Copy the final fp16 weights here."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the --export file if it exists."),
+    override: bool = typer.Option(False, "--override", help="Resume a run dir although these options differ from "
+                                                            "those it was started with (the new ones are kept)."),
 ):
     """Train (or resume) a feed-forward model; exports fp16 safetensors when done."""
-    import shutil
-
     from ..training.loop import TrainConfig
     from ..training.run import train as run_train
 
@@ -77,15 +78,45 @@ def train(
         raise BrushworkError(f"--levels must be at least 1, got {levels}")
     if model == "lapstyle-revision" and "draft" not in options:
         raise BrushworkError("training a revision network needs --draft-weights (a trained lapstyle-draft)")
+    if export is not None:
+        _check_export(export, overwrite)  # before hours of training, not after
     cfg = TrainConfig(model=model, content_dir=str(content_dir), style_dir=str(style_dir), run_dir=str(run_dir),
                       iters=iters, batch=batch, crop=crop, load_size=load_size, lr=lr, lr_decay=lr_decay,
                       save_every=save_every, sample_every=sample_every, log_every=log_every, threads=threads, device=device,
                       options=options)
     evald = (str(eval_content), str(eval_style)) if eval_content and eval_style else None
-    path = run_train(cfg, init_from=str(init_from) if init_from else None, eval_dir=evald)
+    path = run_train(cfg, init_from=str(init_from) if init_from else None, eval_dir=evald, override=override)
     if export:
-        shutil.copyfile(path, export)
+        if export.exists() and not overwrite:
+            raise BrushworkError(f"{export} appeared while training; the weights are in {path}")
+        path = _copy_replacing(path, export)
     typer.echo(f"exported {path}")
+
+
+def _check_export(export: Path, overwrite: bool) -> None:
+    """Refuse an --export path that would replace a file unasked, or that cannot be written."""
+    if export.is_dir():
+        raise BrushworkError(f"--export {export} is a folder; give a file name")
+    if export.exists() and not overwrite:
+        raise BrushworkError(f"{export} already exists; pass --overwrite to replace it")
+    if not export.parent.is_dir():
+        raise BrushworkError(f"--export {export}: folder {export.parent} does not exist")
+
+
+def _copy_replacing(src: Path, dst: Path) -> Path:
+    """Copy under a temporary name beside `dst`, then rename over it (never a half-written file at `dst`)."""
+    import os
+    import shutil
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dst
 
 
 def learn_style(

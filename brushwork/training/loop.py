@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -46,6 +46,50 @@ class TrainConfig:
     options: dict = field(default_factory=dict)
 
 
+# What a resumed run may change: where it lives, how often it reports, how it runs and how long it goes on.
+# Anything else (data, batch, crops, learning rate, seed, the model's options) would make it another run.
+RESUMABLE = ("run_dir", "iters", "save_every", "sample_every", "log_every", "threads", "max_seconds", "device")
+
+
+def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
+    """'name: saved -> now' for each option that defines the run and differs from the config it was saved with
+    (a field the saved config predates counts as its default)."""
+    defaults = {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(TrainConfig)
+                if f.default is not MISSING or f.default_factory is not MISSING}
+    now, changes = asdict(cfg), []
+    for name in now:
+        if name in RESUMABLE or name == "options":
+            continue
+        before = saved.get(name, defaults.get(name))
+        if before != now[name]:
+            changes.append(f"{name}: {before!r} -> {now[name]!r}")
+    old_opts, new_opts = saved.get("options", {}), now["options"]
+    for name in sorted(set(old_opts) | set(new_opts)):
+        if old_opts.get(name) != new_opts.get(name):
+            changes.append(f"{name}: {old_opts.get(name, 'unset')!r} -> {new_opts.get(name, 'unset')!r}")
+    return changes
+
+
+def check_resume(saved: dict, cfg: TrainConfig, override: bool = False) -> None:
+    """Refuse to resume a run with another model, or with other options unless `override` (then the new ones are
+    kept and saved): a rerun with a changed flag must not silently continue, or rewrite, someone's run."""
+    if saved["model"] != cfg.model:
+        raise BrushworkError(f"{cfg.run_dir} holds a {saved['model']} run, not {cfg.model}")
+    changes = config_changes(saved, cfg)
+    if changes and not override:
+        raise BrushworkError(f"{cfg.run_dir} holds a run started with other options ({'; '.join(changes)}); "
+                             "run the command it was started with, pass --override to go on with these, or "
+                             "use another --run-dir")
+
+
+def saved_config(run_dir: str | Path) -> dict | None:
+    """The config a run dir's checkpoint was saved with (None: no checkpoint); memory-mapped, weights not read."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)["config"]
+
+
 class Task:
     """What a model contributes to training: its trainable modules, its losses and sample images."""
     name = "task"
@@ -75,6 +119,29 @@ class Task:
 
     def load_extra_state(self, state: dict) -> None:
         pass
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _process_wide(cfg: TrainConfig):
+    """The process-wide torch settings a run uses, put back when it ends. On the main thread (the CLI) it sets
+    cfg.threads and seeds the global RNG, as a run's checkpoint restores it; on another thread (a server's
+    worker) it changes neither, as other threads share them (the steps draw from the trainer's own generator)."""
+    if not _main_thread():
+        yield
+        return
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
 
 def pick_device(name: str) -> torch.device:
@@ -132,8 +199,10 @@ def plot_losses(log: list[dict], path: Path) -> None:
 class Trainer:
     """Runs a Task under a TrainConfig with checkpoint/resume, logs, plots and export."""
 
-    def __init__(self, cfg: TrainConfig, task: Task, content_data, style_data, eval_pairs=None):
+    def __init__(self, cfg: TrainConfig, task: Task, content_data, style_data, eval_pairs=None,
+                 override: bool = False):
         self.cfg, self.task = cfg, task
+        self.override = override  # resume even if the checkpoint was saved with other options
         self.content_data, self.style_data = content_data, style_data
         self.eval_pairs = eval_pairs
         self.run_dir = Path(cfg.run_dir)
@@ -160,12 +229,11 @@ class Trainer:
         if not self.ckpt_path.is_file():
             return False
         state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        if state["config"]["model"] != self.cfg.model:
-            raise BrushworkError(f"{self.run_dir} holds a {state['config']['model']} run, not {self.cfg.model}")
+        check_resume(state["config"], self.cfg, self.override)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
-        if "torch_rng" in state:
+        if "torch_rng" in state and _main_thread():
             torch.set_rng_state(state["torch_rng"])
         self.iter, self.log, self.elapsed = state["iter"], state["log"], state["elapsed"]
         if state.get("extra"):
@@ -185,7 +253,9 @@ class Trainer:
                      "log": self.log, "elapsed": self.elapsed,
                      "extra": self.task.extra_state()},
                     self.ckpt_path)
-        (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
+        tmp = self.run_dir / "config.json.tmp"
+        tmp.write_text(json.dumps(asdict(self.cfg), indent=2))
+        os.replace(tmp, self.run_dir / "config.json")
 
     def lr_at(self, it: int) -> float:
         return self.cfg.lr / (1.0 + self.cfg.lr_decay * it)
@@ -210,7 +280,7 @@ class Trainer:
     def _stop_on_sigterm(self):
         """SIGTERM finishes the current iteration and checkpoints. Signal handlers can only be installed from
         the main thread, so elsewhere (a server's worker thread) this does nothing and the caller stops us."""
-        if threading.current_thread() is not threading.main_thread():
+        if not _main_thread():
             yield
             return
         old = signal.signal(signal.SIGTERM, self._handle_signal)
@@ -262,10 +332,11 @@ class Trainer:
     def run(self) -> Path:
         """Train until cfg.iters (resuming if possible) and export fp16 weights; returns the export path.
         The one place cfg.threads takes effect (train and learn-style both come through here)."""
+        with _process_wide(self.cfg):
+            return self._run()
+
+    def _run(self) -> Path:
         cfg = self.cfg
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
         # on its device first: loading the optimizer's state then puts that state beside the parameters
         self.model.to(self.device).to(memory_format=torch.channels_last).train()
         resumed = self.resume()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -10,7 +12,7 @@ from ..errors import BrushworkError
 from ..nets import load_weights
 from ..core.images import list_images
 from .data import CropDataset
-from .loop import TrainConfig, Trainer, pick_device
+from .loop import TrainConfig, Trainer, check_resume, pick_device, saved_config
 
 TRAINABLE = ("adain", "lapstyle-draft", "lapstyle-revision", "attention")  # model names `brushwork train` accepts
 
@@ -80,10 +82,11 @@ def init_weights(net: torch.nn.Module, path: str) -> torch.nn.Module:
     return load_weights(net, state)
 
 
-def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, str] | None = None) -> Path:
-    """Train (or resume) the model described by cfg; returns the fp16 export path (Trainer.run sets cfg.threads)."""
+def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, str] | None = None,
+          override: bool = False) -> Path:
+    """Train (or resume) the model described by cfg; returns the fp16 export path (Trainer.run sets cfg.threads).
+    A run dir whose checkpoint was saved with other options is refused unless `override` (see check_resume)."""
     device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)  # the networks' initial weights: same seed, same run
     if init_from and cfg.model == "lapstyle-draft" and "design" not in cfg.options:
         from safetensors.torch import load_file
 
@@ -93,13 +96,18 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
         cfg.options["design"] = draft_design(state)
         if cfg.options["design"] == "factored":
             cfg.options["ranks"] = factored_ranks(state)
-    task = build_task(cfg, device)
+    saved = saved_config(cfg.run_dir)
+    if saved is not None:
+        check_resume(saved, cfg, override)  # before the data is loaded
+    with torch.random.fork_rng(devices=[]):  # (the caller's global RNG state is put back afterwards)
+        torch.manual_seed(cfg.seed)  # the networks' initial weights: same seed, same run
+        task = build_task(cfg, device)
     if init_from and not (Path(cfg.run_dir) / "checkpoint.pt").is_file():
         init_weights(task.trainable(), init_from)
     content = CropDataset(cfg.content_dir, cfg.load_size, cfg.crop, desc="content")
     style = CropDataset(cfg.style_dir, cfg.load_size, cfg.crop, desc="styles")
     pairs = eval_pairs(*(eval_dir or (cfg.content_dir, cfg.style_dir)))
-    trainer = Trainer(cfg, task, content, style, pairs)
+    trainer = Trainer(cfg, task, content, style, pairs, override=override)
     if not init_from and not trainer.ckpt_path.is_file():
         task.prepare(content, style, trainer.gen)
     path = trainer.run()
@@ -111,24 +119,21 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
 
 def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
     """fp16 safetensors of a run's latest checkpoint (while it keeps training), with its numbers as metadata."""
-    from safetensors.torch import save_file
-
     state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
     model = state["model"]
     if state["config"]["model"] == "adain" and any(k.startswith("decoder.") for k in model):
         # a fade run checkpoints the whole draft; the AdaIN model is its decoder (AdaINTask.export_state)
         model = {k.removeprefix("decoder."): v for k, v in model.items() if k.startswith("decoder.")}
     tensors = {k: v.to(torch.float16).contiguous() for k, v in model.items()}
-    save_file(tensors, str(out), metadata={"model": state["config"]["model"], "iterations": str(state["iter"]),
-                                           "train_seconds": f"{state['elapsed']:.0f}"})
-    return Path(out)
+    return save_replacing(tensors, out, {"model": state["config"]["model"], "iterations": str(state["iter"]),
+                                         "train_seconds": f"{state['elapsed']:.0f}"})
 
 
 def mix_weights(a: str | Path, b: str | Path, share: float, out: str | Path) -> Path:
     """fp16 safetensors of (1 - share) x a + share x b, tensor by tensor (two runs of one lineage: a fine-tuned
     network and its parent), with both sources in the metadata. How the shipped revision network takes part of a
     fine-tune's HED Gram gain while keeping most of its parent's photo (its model card gives the recipe)."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     if not 0.0 <= share <= 1.0:
         raise BrushworkError(f"share must be between 0 and 1, got {share}")
@@ -136,5 +141,20 @@ def mix_weights(a: str | Path, b: str | Path, share: float, out: str | Path) -> 
     if wa.keys() != wb.keys() or any(wa[k].shape != wb[k].shape for k in wa):
         raise BrushworkError(f"{a} and {b} hold different networks")
     mixed = {k: ((1 - share) * wa[k].float() + share * wb[k].float()).to(torch.float16).contiguous() for k in wa}
-    save_file(mixed, str(out), metadata={"mix": f"{1 - share:g} x {Path(a).name} + {share:g} x {Path(b).name}"})
-    return Path(out)
+    return save_replacing(mixed, out, {"mix": f"{1 - share:g} x {Path(a).name} + {share:g} x {Path(b).name}"})
+
+
+def save_replacing(tensors: dict[str, torch.Tensor], out: str | Path, metadata: dict[str, str]) -> Path:
+    """safetensors written beside `out` under a temporary name, then renamed over it: a reader (or a crash) never
+    sees a half-written file, and the file at `out` is replaced whole, not rewritten in place."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
