@@ -1,5 +1,5 @@
-"""Training step time of the LapStyle networks on this CPU (the target: a draft step, batch 8, 128 px
-crops, <= 0.6 s on 2 threads) -> BENCHMARKS.md section "train".
+"""Training step time of the LapStyle and attention networks on this CPU (targets: a draft step, batch 8, 128 px
+crops, <= 0.6 s on 2 threads; an attention step <= 1.0 s) -> BENCHMARKS.md section "train".
 
     python benchmarks/bench_train_step.py                 # draft and revision, 2 threads, 5 timed steps each
     python benchmarks/bench_train_step.py --threads 1 --steps 3
@@ -50,6 +50,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--models", default="lapstyle-draft,lapstyle-revision,attention",
+                    help="comma-separated: which networks' rows to time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from safetensors.torch import load_file
@@ -67,7 +69,11 @@ def main() -> None:
             ("lapstyle-revision", 4, 256, {"draft": str(models / "lapstyle_draft.safetensors"), "levels": 1},
              "draft at 128 px + revision at 256 px, patch discriminator, all crops fresh (default)"),
             ("lapstyle-revision", 4, 256, {"draft": str(models / "lapstyle_draft.safetensors"), "levels": 1,
-                                           "replay": 0.875}, "the same with crop replay, 3 of 4 (`--replay 0.875`, not the default)")]
+                                           "replay": 0.875}, "the same with crop replay, 3 of 4 (`--replay 0.875`, not the default)"),
+            ("attention", 8, 128, {"draft": str(models / "lapstyle_draft.safetensors"), "identity_weight": 10.0,
+                                   "local_weight": 2.0},
+             "attention + factored draft, Lite1 and local feature losses, crop replay 7 of 8 (default); target <= 1.0 s")]
+    rows = [r for r in rows if r[0] in args.models.split(",")]
     lines = [f"### Training step time (`benchmarks/bench_train_step.py`, {time.strftime('%Y-%m-%d')})", "",
              f"Machine: {machine()}; {args.threads} thread(s), median of {args.steps} steps after 3 warm-up steps; "
              "EfficientNet-Lite1 losses (fp32), VGG feature passes in bf16 where native.", "",
