@@ -27,6 +27,7 @@ def running_server(*args: str, tmp=None, token: str | None = None, startup: floa
     log = open(os.path.join(str(tmp) if tmp else "/tmp", f"server-{port}.log"), "w")
     proc = subprocess.Popen([sys.executable, "-m", "brushwork.cli", "serve", "--port", str(port), *args],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = log.name  # what the server printed: its request lines and job failures
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + startup

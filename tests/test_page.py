@@ -115,3 +115,65 @@ def test_page_paints_a_photo(tmp_path, viewport):
         assert "not an image" in page.locator("#error").text_content()
         assert not errors, errors
         browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+def test_page_method_selector_favicon_and_gallery_loading(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    im = Image.open(sorted(EVAL_CONTENT.iterdir())[2]).convert("RGB")
+    im.thumbnail((320, 320))
+    im.save(photo)
+    with running_server(tmp=tmp_path) as (base, _), sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 860})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # the style list held back for a moment: the gallery says it is loading, then shows every thumbnail drawn
+        release = []
+        page.route("**/v1/styles", lambda route: release.append(route))
+        page.goto(base + "/")
+        page.wait_for_function("() => document.querySelector('#gallery-loading') !== null")
+        assert page.locator("#gallery-loading").is_visible()
+        assert page.locator("#gallery").get_attribute("aria-busy") == "true"
+        page.wait_for_timeout(300)
+        assert release, "the page did not ask for the styles"
+        release[0].continue_()
+        page.wait_for_selector("#gallery[data-ready=true]")
+        assert page.locator("#gallery-loading").count() == 0
+        drawn = page.evaluate("() => [...document.querySelectorAll('#gallery img')].map(i => i.complete && i.naturalWidth > 0)")
+        assert len(drawn) >= 8 and all(drawn)
+        # the favicon: linked from the page and served, also under its old name
+        icon = page.locator("link[rel=icon]").get_attribute("href")
+        for path in ("/" + icon, "/favicon.ico"):
+            r = page.request.get(base + path)
+            assert r.status == 200 and r.headers["content-type"].startswith("image/svg+xml") and b"<svg" in r.body()
+        # the method selector: the painting is made with the chosen method
+        page.set_input_files("#photo", str(photo))
+        page.wait_for_selector("#stage:not(.empty)")
+        page.select_option("#method", "adain")
+        with page.expect_response(lambda r: r.url.endswith("/v1/stylize") and r.request.method == "POST") as sent:
+            page.click("#gallery button[data-style='the-scream']")
+        assert sent.value.status == 200
+        assert 'name="method"\r\n\r\nadain\r\n' in sent.value.request.post_data_buffer.decode("latin-1")
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('done')",
+                               timeout=120_000)
+        assert page.locator("#result").get_attribute("data-kind") == "full"
+        # optimize runs as a job with its progress on the page; choosing another method drops that job
+        page.select_option("#size", "256")
+        with page.expect_response(lambda r: r.url.endswith("/v1/jobs") and r.request.method == "POST") as made:
+            page.select_option("#method", "optimize")
+        job = made.value.json()
+        assert made.value.status == 202 and job["secret"]
+        page.wait_for_function("() => /painting: (queued|running) \\d+%/.test(document.querySelector('#status').textContent)",
+                               timeout=60_000)
+        fetched = []
+        page.on("request", lambda r: fetched.append(r.url) if r.url.endswith(f"{job['id']}/result") else None)
+        with page.expect_request(lambda r: r.method == "DELETE" and job["id"] in r.url):
+            page.select_option("#method", "lapstyle")
+        assert not fetched, "the job ran to its end instead of being dropped"
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('done')",
+                               timeout=120_000)
+        assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
+        assert not errors, errors
+        browser.close()

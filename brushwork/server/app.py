@@ -18,6 +18,7 @@ from . import jobs
 from ..core import budget
 from .middleware import Guard
 from .origins import OriginRules
+from .live import router as live_router
 from .routes import router, style_list
 from .settings import Settings
 from .uploads import UploadBudget
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Neural style transfer over HTTP: POST a photo and a style, get a painting.")
     app.state.settings, app.state.pool = settings, pool
     app.include_router(router)
+    app.include_router(live_router)
     _error_handlers(app)
     rules = OriginRules(settings.host, settings.port, frozenset(settings.allow_origins))
     app.add_middleware(Guard, settings=settings, pool=pool, rules=rules, uploads=UploadBudget(settings.upload_budget))

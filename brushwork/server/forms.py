@@ -61,6 +61,21 @@ def stylize_form(
                        preserve_color, style_scale, draft_size, iterations, seed, format)
 
 
+def qualities() -> list[dict]:
+    """The API's quality presets as [{"name", "label"}] for the page (empty where this brushwork has none)."""
+    table = getattr(api, "QUALITIES", None) or getattr(api, "PRESETS", None) or {}
+    return [{"name": name, "label": f"{name}: {_describe(preset)}".rstrip(": ")} for name, preset in table.items()]
+
+
+def _describe(preset) -> str:
+    """A preset's one-line description, whatever form the API keeps it in."""
+    if isinstance(preset, str):
+        return preset
+    if isinstance(preset, dict):
+        return str(preset.get("description") or preset.get("label") or "")
+    return str(getattr(preset, "description", "") or "")
+
+
 def _weights(text: str | None, n: int) -> list[float] | None:
     if not text:
         return None

@@ -188,6 +188,7 @@ class Pool:
                 self._free(job)
                 if job.cancel.is_set():
                     self.drop(job.id)
+                self.sweep()  # the caps on count and bytes hold as soon as a job adds its files
 
         job.future = self.executor.submit(run)
         return job.future
@@ -223,15 +224,17 @@ class Pool:
 
     def sweep(self, now: float | None = None) -> int:
         """Delete finished jobs older than the TTL, then the oldest while more than max_jobs are kept or their
-        files take more than max_bytes; returns how many went."""
+        files take more than max_bytes (the newest stays); returns how many went."""
         now = now or time.time()
         with self.lock:
             finished = sorted((j for j in self.jobs.values() if j.finished), key=lambda j: j.finished)
             count = len(self.jobs)
         gone = []
         kept_bytes = sum(j.bytes for j in finished)
-        for j in finished:
-            if now - j.finished > self.ttl or count - len(gone) > self.max_jobs or kept_bytes > self.max_bytes:
+        for i, j in enumerate(finished):
+            newest = i == len(finished) - 1  # kept past max_bytes (its owner has yet to fetch it) until its TTL
+            if (now - j.finished > self.ttl or count - len(gone) > self.max_jobs
+                    or (kept_bytes > self.max_bytes and not newest)):
                 gone.append(j)
                 kept_bytes -= j.bytes
         for j in gone:

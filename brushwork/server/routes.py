@@ -6,18 +6,20 @@ import base64
 import hmac
 import time
 from functools import lru_cache, partial
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request as HTTPRequest, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from .. import __version__
+from .. import __version__, api
 from ..assets import gallery
 from . import jobs, videos, work
-from .forms import StylizeForm, build_request, stylize_form
+from .forms import StylizeForm, build_request, qualities, stylize_form
 from .settings import MB
 
 router = APIRouter()
+STATIC = Path(__file__).parent / "static"
 SECRET_HEADER = "X-Job-Secret"
 
 
@@ -41,7 +43,14 @@ def healthz(request: HTTPRequest):
     """Liveness, version and what this server accepts."""
     s = request.app.state.settings
     return {"status": "ok", "version": __version__, "video": video_available(), "workers": s.workers,
-            "queue_size": s.queue_size, "max_image_mb": s.max_image_bytes // MB}
+            "queue_size": s.queue_size, "max_image_mb": s.max_image_bytes // MB, "methods": list(api.METHODS),
+            "qualities": qualities()}
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon():
+    """The page's icon, for browsers that ask for it by its old name."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/v1/styles", tags=["styles"])

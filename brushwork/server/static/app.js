@@ -49,12 +49,21 @@ function pick(name) {
   for (const b of $("gallery").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.style === name));
   render(false);
 }
-async function loadStyles() {
-  const styles = await (await api("/v1/styles")).json();
-  const select = $("style2");
-  for (const s of styles) {
-    $("gallery").append(styleButton(s.name, s.title, s.thumbnail, () => pick(s.name)));
-    select.append(new Option(s.name, s.name));
+async function loadStyles() {  // "Loading the styles…" stays until every thumbnail can be drawn
+  const gallery = $("gallery");
+  try {
+    const styles = await (await api("/v1/styles")).json();
+    const buttons = styles.map((s) => styleButton(s.name, s.title, s.thumbnail, () => pick(s.name)));
+    await Promise.all(buttons.map((b) => b.querySelector("img").decode().catch(() => {})));
+    $("gallery-loading").remove();
+    gallery.append(...buttons);
+    for (const s of styles) $("style2").append(new Option(s.name, s.name));
+    gallery.dataset.ready = "true";
+  } catch (err) {
+    $("gallery-loading").textContent = "The styles could not be loaded; reload the page to try again.";
+    throw err;
+  } finally {
+    gallery.setAttribute("aria-busy", "false");
   }
 }
 $("style-upload").addEventListener("change", (e) => {
@@ -152,29 +161,64 @@ async function buildForm(preview) {
   if (state.painted.keep) form.append("keep_mask", await maskBlob(2), "keep.png");
   form.append("strength", $("strength").value / 100);
   if ($("keep-colors").checked) form.append("preserve_color", "luminance");
-  form.append("size", preview ? 256 : $("size").value);
-  if (preview) form.append("draft_size", 128);  // the fast low-resolution pass while a slider moves
+  const quality = $("quality").value;
+  if (quality) {
+    form.append("quality", quality);  // the preset picks the method and size
+  } else {
+    form.append("method", method());
+    form.append("size", preview ? 256 : $("size").value);
+    if (preview && method() === "lapstyle") form.append("draft_size", 128);  // a fast pass while a slider moves
+  }
   return form;
+}
+function method() { return $("method").value; }
+function slow() { return !$("quality").value && method() === "optimize"; }
+
+// Long work (optimize) goes through /v1/jobs: start it, show its progress, fetch the picture; abort = delete it.
+async function runJob(form, signal, onProgress) {
+  const job = await (await api("/v1/jobs", { method: "POST", body: form, signal })).json();
+  const mine = { "X-Job-Secret": job.secret };
+  const drop = () => api(`/v1/jobs/${job.id}`, { method: "DELETE", headers: mine }).catch(() => {});
+  signal?.addEventListener("abort", drop);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 700));
+    if (signal?.aborted) throw new DOMException("aborted", "AbortError");
+    const s = await (await api(`/v1/jobs/${job.id}`, { headers: mine })).json();
+    onProgress(s);
+    if (s.state === "failed" || s.state === "cancelled") throw new Error(s.error || `the job was ${s.state}`);
+    if (s.state === "done") break;
+  }
+  const blob = await (await api(`/v1/jobs/${job.id}/result`, { headers: mine })).blob();
+  signal?.removeEventListener("abort", drop);
+  drop();  // fetched: free its files on the server
+  return blob;
+}
+function progressText(s) {
+  return `${s.state} ${Math.round(100 * s.progress)}%${s.eta_s ? `, about ${Math.round(s.eta_s)} s left` : ""}`;
 }
 
 // One request at a time: while one runs, only the latest wish is kept and sent when it ends.
 function render(preview) {
   if (!state.photo || !state.style) return;
+  if (preview && slow()) return;  // no previews for minutes-long work: it starts when the slider is let go
   if (state.busy) {
-    if (!preview && state.controller && state.busyPreview) state.controller.abort();  // release beats a preview
+    // a full render replaces a preview or a minutes-long job that is now out of date
+    if (!preview && state.controller && (state.busyPreview || state.busySlow)) state.controller.abort();
     state.pending = state.pending === false ? false : preview;
     return;
   }
   run(preview);
 }
 async function run(preview) {
-  state.busy = true; state.busyPreview = preview; state.controller = new AbortController();
+  state.busy = true; state.busyPreview = preview; state.busySlow = slow(); state.controller = new AbortController();
   const t0 = performance.now();
   setStatus(preview ? "preview…" : "painting…");
   try {
     const form = await buildForm(preview);
-    const response = await api("/v1/stylize", { method: "POST", body: form, signal: state.controller.signal });
-    const blob = await response.blob();
+    const signal = state.controller.signal;
+    const blob = slow()
+      ? await runJob(form, signal, (s) => setStatus(`painting: ${progressText(s)}…`))
+      : await (await api("/v1/stylize", { method: "POST", body: form, signal })).blob();
     const img = $("result");
     if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
     img.dataset.url = URL.createObjectURL(blob);
@@ -213,6 +257,11 @@ for (const [id, out, fmt] of [["strength", "strength-out", (v) => v + "%"], ["bl
 }
 $("style2").addEventListener("change", () => { $("blend").disabled = !$("style2").value; render(false); });
 $("size").addEventListener("change", () => render(false));
+$("method").addEventListener("change", () => render(false));
+$("quality").addEventListener("change", () => {
+  $("method").disabled = $("size").disabled = !!$("quality").value;
+  render(false);
+});
 $("keep-colors").addEventListener("change", () => render(false));
 $("compare").addEventListener("input", () => {
   $("after-wrap").style.clipPath = `inset(0 ${100 - $("compare").value}% 0 0)`;
@@ -228,17 +277,8 @@ $("video").addEventListener("change", async (e) => {
   form.append("strength", $("strength").value / 100);
   const bar = $("video-progress");
   try {
-    const job = await (await api("/v1/jobs", { method: "POST", body: form })).json();
     bar.hidden = false;
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 1000));
-      const s = await (await api(`/v1/jobs/${job.id}`)).json();
-      bar.value = s.progress;
-      setStatus(`video: ${s.state}${s.eta_s ? `, about ${Math.round(s.eta_s)} s left` : ""}`);
-      if (s.state === "failed") throw new Error(s.error || "the video job failed");
-      if (s.state === "done") break;
-    }
-    const blob = await (await api(`/v1/jobs/${job.id}/result`)).blob();
+    const blob = await runJob(form, null, (s) => { bar.value = s.progress; setStatus(`video: ${progressText(s)}`); });
     const a = $("video-download");
     a.href = URL.createObjectURL(blob); a.download = "brushwork-video.mp4"; a.hidden = false;
   } catch (err) { showError(err.message); }
@@ -249,6 +289,8 @@ window.addEventListener("error", (e) => showError("page error: " + e.message));
   try {
     const health = await (await fetch("/healthz")).json();
     $("video-section").hidden = !health.video;
+    for (const q of health.qualities || []) $("quality").append(new Option(q.label || q.name, q.name));
+    $("quality-label").hidden = !(health.qualities || []).length;
     await loadStyles();
   } catch (err) { showError(err.message); }
 })();
