@@ -277,7 +277,7 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
         seed=0: same seed, same picture.
         precision="auto": bf16 where the CPU computes it natively, else fp32 (or "bf16", "fp32").
         allow_huge=False: accept input images over 80 megapixels.
-        backend="torch": or "onnxruntime" (method lapstyle, one style, strength 1; needs the onnx extra):
+        backend="torch": or "onnxruntime" (method lapstyle, one style, no masks; needs the onnx extra):
             the same picture from the exported graphs, run by onnxruntime.
         callback=None: called with a `Progress` event as the method goes (previews, progress bars).
 

@@ -128,7 +128,7 @@ def test_export_refuses_a_folder_with_files(cli, tmp_path):
 
 def test_backend_refuses_what_the_graphs_do_not_paint(tmp_path):
     style = EVAL_STYLE / "jcjohnson__fast-neural-style__images_styles__wave.jpg"
-    for options, words in [({"strength": 0.5}, "strength 1"), ({"method": "adain"}, "lapstyle only"),
+    for options, words in [({"subject": 0.5}, "subject"), ({"method": "adain"}, "lapstyle only"),
                            ({"backend": "tensorrt"}, "unknown backend")]:
         with pytest.raises(brushwork.BrushworkError, match=words):
             brushwork.stylize(PHOTO, [style], size=64, **{"backend": "onnxruntime", **options})
@@ -136,6 +136,7 @@ def test_backend_refuses_what_the_graphs_do_not_paint(tmp_path):
         brushwork.stylize(PHOTO, [style, style], size=64, style_weights=[0.5, 0.5], backend="onnxruntime")
 
 
+@pytest.mark.slow
 def test_missing_onnxruntime_is_a_one_line_error(tmp_path):
     code = ("import sys; sys.modules['onnxruntime'] = None\n"
             "from brushwork.cli import main\n"
@@ -205,3 +206,18 @@ def test_video_cli_refuses_an_unknown_backend(cli, tmp_path):
     p = cli("video", tmp_path / "in.mp4", "-o", tmp_path / "out.mp4", "-s", "starry-night", "--backend", "tflite")
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "unknown backend" in p.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.slow
+def test_backend_onnxruntime_paints_any_strength_as_torch_does():
+    """Below strength 1 the backend runs the graphs with a strength input: the PyTorch picture at 0.4, the photo
+    itself at 0."""
+    style = EVAL_STYLE / "jcjohnson__neural-style__examples_inputs__shipwreck.jpg"
+    content = photo((320, 480))
+    array = content[0].permute(1, 2, 0).numpy()
+    st = brushwork.Stylizer("lapstyle", progress=False)
+    for strength in (0.4, 0.0):
+        ours = st.stylize_tensor(array, style, size=480, backend="onnxruntime", strength=strength).numpy()
+        reference = st.stylize_tensor(array, style, size=480, precision="fp32", strength=strength).numpy()
+        assert np.abs(ours - reference).mean() < 1 / 255, strength
+    assert np.abs(ours - content.numpy()).max() < 1e-4  # strength 0: the photo

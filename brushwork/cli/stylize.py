@@ -162,7 +162,7 @@ def stylize(
     allow_huge: bool = typer.Option(False, help="Accept images over 80 megapixels."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     backend: str = typer.Option("torch", metavar="torch|onnxruntime",
-                                help="onnxruntime: the exported graphs (lapstyle, one style, strength 1; "
+                                help="onnxruntime: the exported graphs (lapstyle, one style; "
                                      "pip install 'brushwork[onnx]')."),
 ):
     """Paint CONTENT in the style of one or more --style images."""

@@ -35,7 +35,7 @@ def video(
     overwrite: bool = typer.Option(False, help="Replace the output file if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     backend: str = typer.Option("torch", metavar="torch|onnxruntime",
-                                help="onnxruntime: the exported graphs (one style, strength 1; "
+                                help="onnxruntime: the exported graphs (one style; "
                                      "pip install 'brushwork[onnx]')."),
 ):
     """Paint every frame of INPUT in the style of --style, steadily, keeping the sound."""

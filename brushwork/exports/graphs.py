@@ -228,7 +228,7 @@ class StyleEncoder(nn.Module):
 
 
 class Painter(nn.Module):
-    """Photo (1, 3, H, W) in [0, 1] + style vector -> picture (1, 3, H, W) in [0, 1], at strength 1.
+    """Photo (1, 3, H, W) in [0, 1] + style vector (+ strength) -> picture (1, 3, H, W) in [0, 1].
 
     `levels` revision levels are fixed: the picture matches the PyTorch one for photos whose long side is in
     (draft_size * 2**(levels-1), draft_size * 2**levels] (levels 1, draft 256: 257 to 512 px)."""
@@ -242,11 +242,12 @@ class Painter(nn.Module):
         self.levels, self.palette = levels, palette
         self.register_buffer("rots", rotations())
 
-    def forward(self, photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.revise(photo, self.draft_of(photo, style), style)
+    def forward(self, photo: torch.Tensor, style: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+        """strength (1,) in [0, 1] when given (a graph with a strength input); none: strength 1."""
+        return self.revise(photo, self.draft_of(photo, style, strength), style, strength)
 
-    def draft_of(self, photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """The draft, after the palette step, at the pyramid's residual size (not clamped)."""
+    def draft_of(self, photo: torch.Tensor, style: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+        """The draft, after the palette step, at the pyramid's residual size (not clamped); methods.lapstyle's."""
         s = unpack_style(style)
         small = split(photo, self.levels)[-1]
         h, w = _as_tensor(small.shape[-2]), _as_tensor(small.shape[-1])
@@ -257,42 +258,52 @@ class Painter(nn.Module):
         padded = F.pad(padded, (0, pw, 0, ph), mode="reflect")  # methods.common.pad_to_multiple
         cf = self.enc(padded, DRAFT_LAYERS)
         t = {}
-        for k in DRAFT_LAYERS:  # nets.adain.transfer: one style, strength 1
+        for k in DRAFT_LAYERS:  # nets.adain.transfer: one style
             cm, cs = mean_std(cf[k])
             scale = s[f"std_{k}"][..., None, None] / cs
-            t[k] = torch.addcmul(s[f"mean_{k}"][..., None, None] - cm * scale, cf[k], scale)
+            shift = s[f"mean_{k}"][..., None, None] - cm * scale
+            t[k] = torch.addcmul(shift, cf[k], scale)
+            if strength is not None:
+                t[k] = cf[k] + strength * (t[k] - cf[k])
         out = self.draft(t)[..., m: m + h, m: m + w]
         if self.palette > 0:
-            out = out + self.palette * (transfer_palette(out, self.rots, s["palette"][0]) - out)
+            share = self.palette if strength is None else self.palette * strength
+            out = out + share * (transfer_palette(out, self.rots, s["palette"][0]) - out)
+        if strength is not None:  # what the draft loses of the photo, given back in proportion
+            out = out + (1 - strength) * (small - self.draft(cf)[..., m: m + h, m: m + w])
         return out
 
-    def revise(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def revise(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor,
+               strength: torch.Tensor | None = None) -> torch.Tensor:
         """The revision levels on a draft: the picture at the photo's size, in [0, 1]."""
         code = unpack_style(style)["code"]
         out = draft
         for i, band in enumerate(reversed(split(photo, self.levels)[:-1])):
             u = up(out, band)
-            out = u + self.revs[min(i, len(self.revs) - 1)](band, u, code)
+            res = self.revs[min(i, len(self.revs) - 1)](band, u, code)
+            out = u + res if strength is None else u + strength * res + (1 - strength) * band
         return out.clamp(0, 1)
 
 
 class Drafter(nn.Module):
-    """Photo + style vector -> the painter's draft (for a caller that edits the draft, e.g. video's steadying)."""
+    """Photo + style vector (+ strength) -> the painter's draft (for a caller that edits the draft between the
+    halves, e.g. video's steadying)."""
 
     def __init__(self, painter: Painter):
         super().__init__()
         self.painter = painter
 
-    def forward(self, photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.painter.draft_of(photo, style)
+    def forward(self, photo: torch.Tensor, style: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+        return self.painter.draft_of(photo, style, strength)
 
 
 class Reviser(nn.Module):
-    """Photo + draft + style vector -> picture: the painter's revision levels."""
+    """Photo + draft + style vector (+ strength) -> picture: the painter's revision levels."""
 
     def __init__(self, painter: Painter):
         super().__init__()
         self.painter = painter
 
-    def forward(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.painter.revise(photo, draft, style)
+    def forward(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor,
+                strength: torch.Tensor | None = None) -> torch.Tensor:
+        return self.painter.revise(photo, draft, style, strength)

@@ -92,30 +92,38 @@ def export_style_encoder(path: Path, encoder: torch.nn.Module) -> None:
                                           {"painting": {2: "height", 3: "width"}}))
 
 
-def export_painter(path: Path, painter: graphs.Painter) -> None:
-    """painter.onnx: photo (1, 3, H, W) + style (1, STYLE_DIM) -> picture (1, 3, H, W)."""
-    lo, hi = size_range(painter.levels)
-    h, w = hi, max(lo, hi * 3 // 4)
-    args = (torch.rand(1, 3, h, w), torch.rand(1, graphs.STYLE_DIM))
-    _replace_into(path, lambda p: _export(painter, args, p, ["photo", "style"], ["picture"],
+def export_painter(path: Path, painter: graphs.Painter, strength: bool = False) -> None:
+    """painter.onnx: photo (1, 3, H, W) + style (1, STYLE_DIM) -> picture (1, 3, H, W); with strength, a (1,)
+    strength input comes last (the graph then also drafts the photo's own features, to give them back)."""
+    args = _samples(painter, strength)
+    names = ["photo", "style"] + (["strength"] if strength else [])
+    _replace_into(path, lambda p: _export(painter, args, p, names, ["picture"],
                                           {"photo": {2: "height", 3: "width"}, "picture": {2: "height", 3: "width"}}))
 
 
-def export_split_painter(drafter_path: Path, reviser_path: Path, painter: graphs.Painter) -> None:
-    """drafter (photo + style -> draft) and reviser (photo + draft + style -> picture): the painter in two
-    halves, for a caller that edits the draft between them (video steadies it along the motion)."""
+def _samples(painter: graphs.Painter, strength: bool) -> tuple:
+    """Example (photo, style[, strength]) for tracing: a photo at the top of the painter's size range."""
     lo, hi = size_range(painter.levels)
-    photo, style = torch.rand(1, 3, hi, max(lo, hi * 3 // 4)), torch.rand(1, graphs.STYLE_DIM)
+    args = (torch.rand(1, 3, hi, max(lo, hi * 3 // 4)), torch.rand(1, graphs.STYLE_DIM))
+    return args + (torch.full((1,), 0.7),) if strength else args
+
+
+def export_split_painter(drafter_path: Path, reviser_path: Path, painter: graphs.Painter,
+                         strength: bool = False) -> None:
+    """drafter (photo + style -> draft) and reviser (photo + draft + style -> picture): the painter in two
+    halves, for a caller that edits the draft between them (video steadies it along the motion); with
+    strength, each takes a (1,) strength input last."""
+    photo, style, *s = _samples(painter, strength)
     with torch.no_grad():
-        draft = painter.draft_of(photo, style)
-    photo_axes = {2: "height", 3: "width"}
-    _replace_into(drafter_path, lambda p: _export(graphs.Drafter(painter), (photo, style), p, ["photo", "style"],
-                                                  ["draft"], {"photo": photo_axes,
-                                                              "draft": {2: "draft_height", 3: "draft_width"}}))
-    _replace_into(reviser_path, lambda p: _export(graphs.Reviser(painter), (photo, draft, style), p,
-                                                  ["photo", "draft", "style"], ["picture"],
-                                                  {"photo": photo_axes, "draft": {2: "draft_height", 3: "draft_width"},
-                                                   "picture": photo_axes}))
+        draft = painter.draft_of(photo, style, *s)
+    photo_axes, draft_axes = {2: "height", 3: "width"}, {2: "draft_height", 3: "draft_width"}
+    extra = ["strength"] if strength else []
+    _replace_into(drafter_path, lambda p: _export(graphs.Drafter(painter), (photo, style, *s), p,
+                                                  ["photo", "style", *extra], ["draft"],
+                                                  {"photo": photo_axes, "draft": draft_axes}))
+    _replace_into(reviser_path, lambda p: _export(graphs.Reviser(painter), (photo, draft, style, *s), p,
+                                                  ["photo", "draft", "style", *extra], ["picture"],
+                                                  {"photo": photo_axes, "draft": draft_axes, "picture": photo_axes}))
 
 
 def quantize(src: Path, dst: Path) -> None:

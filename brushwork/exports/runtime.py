@@ -56,22 +56,24 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def _graph_names(kind: str, levels: int, palette: float, style_size: int) -> list[str]:
+def _graph_names(kind: str, levels: int, palette: float, style_size: int, strength: bool) -> list[str]:
     if kind == "encoder":
         return [f"style_encoder_{style_size}.onnx"]
+    tail = f"L{levels}_p{palette:g}{'_strength' if strength else ''}.onnx"
     if kind in ("drafter", "reviser"):
-        return [f"drafter_L{levels}_p{palette:g}.onnx", f"reviser_L{levels}_p{palette:g}.onnx"]
-    return [f"painter_L{levels}_p{palette:g}.onnx"]
+        return [f"drafter_{tail}", f"reviser_{tail}"]
+    return [f"painter_{tail}"]
 
 
 @lru_cache(maxsize=16)
-def session(kind: str, weights_dir: str | None, levels: int = 1, palette: float = 0.65, style_size: int = 512):
+def session(kind: str, weights_dir: str | None, levels: int = 1, palette: float = 0.65, style_size: int = 512,
+            strength: bool = False):
     """An onnxruntime session of the style encoder ("encoder"), a painter ("painter") or its halves ("drafter",
-    "reviser"), exported into the cache folder on first use."""
+    "reviser"), with a strength input or without (strength 1), exported into the cache folder on first use."""
     exporter.need("onnxruntime")
     exporter.need("onnx")
     folder = cache_folder(weights_dir)
-    names = _graph_names(kind, levels, palette, style_size)
+    names = _graph_names(kind, levels, palette, style_size, strength)
     with _lock:
         if not all((folder / n).is_file() for n in names):
             folder.mkdir(parents=True, exist_ok=True)
@@ -79,9 +81,9 @@ def session(kind: str, weights_dir: str | None, levels: int = 1, palette: float 
             if kind == "encoder":
                 exporter.export_style_encoder(folder / names[0], encoder)
             elif kind == "painter":
-                exporter.export_painter(folder / names[0], painter)
+                exporter.export_painter(folder / names[0], painter, strength)
             else:
-                exporter.export_split_painter(folder / names[0], folder / names[1], painter)
+                exporter.export_split_painter(folder / names[0], folder / names[1], painter, strength)
     return _session(folder / names[1 if kind == "reviser" else 0])
 
 
@@ -92,20 +94,23 @@ def style_vector(style: torch.Tensor, weights_dir: str | None = None, style_size
 
 
 def paint(content: torch.Tensor, style: np.ndarray, levels: int, weights_dir: str | None = None,
-          palette: float = 0.65, callback=None) -> torch.Tensor:
-    """The painter graph on a (1, 3, H, W) photo: (1, 3, H, W) in [0, 1]. With a callback, the drafter and
-    reviser graphs run in turn and callback gets Progress("draft", ...) between them; a tensor it returns replaces
-    the draft (as methods.lapstyle.stylize does: video steadies the draft this way)."""
-    photo = content.float().contiguous().numpy()
+          palette: float = 0.65, strength: float = 1.0, callback=None) -> torch.Tensor:
+    """The painter graph on a (1, 3, H, W) photo: (1, 3, H, W) in [0, 1] (below strength 1, the graph with a
+    strength input). With a callback, the drafter and reviser graphs run in turn and callback gets
+    Progress("draft", ...) between them; a tensor it returns replaces the draft (as methods.lapstyle.stylize
+    does: video steadies the draft this way)."""
+    feed = {"photo": content.float().contiguous().numpy(), "style": style}
+    partial = strength != 1.0
+    if partial:
+        feed["strength"] = np.array([strength], np.float32)
+    key = (weights_dir, levels, float(palette), 512, partial)
     if callback is None:
-        painter = session("painter", weights_dir, levels, float(palette))
-        return torch.from_numpy(painter.run(None, {"photo": photo, "style": style})[0])
-    draft = session("drafter", weights_dir, levels, float(palette)).run(None, {"photo": photo, "style": style})[0]
+        return torch.from_numpy(session("painter", *key).run(None, feed)[0])
+    draft = session("drafter", *key).run(None, feed)[0]
     steady = emit(callback, "draft", 1, 1, torch.from_numpy(draft).clamp(0, 1))
     if isinstance(steady, torch.Tensor):
         draft = steady.float().contiguous().numpy()
-    reviser = session("reviser", weights_dir, levels, float(palette))
-    return torch.from_numpy(reviser.run(None, {"photo": photo, "draft": draft, "style": style})[0])
+    return torch.from_numpy(session("reviser", *key).run(None, {**feed, "draft": draft})[0])
 
 
 def check_supported(styles, style_weights, masks, opts) -> None:
@@ -113,8 +118,8 @@ def check_supported(styles, style_weights, masks, opts) -> None:
     weights, _ = blend_weights(styles, style_weights)
     if sum(w > 0 for w in weights) != 1 or masks:
         raise BrushworkError("backend onnxruntime paints one style at a time, without masks; use backend torch")
-    if opts.strength != 1.0:
-        raise BrushworkError("backend onnxruntime paints at strength 1 only; use backend torch for other strengths")
+    if getattr(opts, "subject", 0.0):
+        raise BrushworkError("backend onnxruntime has no subject control; use backend torch")
     if opts.brush:
         raise BrushworkError("backend onnxruntime runs the shipped networks, not a .brush file's; "
                              "use backend torch")
@@ -122,7 +127,7 @@ def check_supported(styles, style_weights, masks, opts) -> None:
 
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=None, masks=None, options=None,
             cache: dict | None = None, style_keys=None, progress: bool = False, callback=None) -> torch.Tensor:
-    """methods.lapstyle.stylize through onnxruntime (fp32 whatever the precision option): one style, strength 1.
+    """methods.lapstyle.stylize through onnxruntime (fp32 whatever the precision option), one style.
     callback gets Progress("draft", 1, 1, draft) (what it returns replaces the draft), then one
     Progress("revise", levels, levels, picture) at the end."""
     from ..core.pyramid import levels_for
@@ -136,6 +141,6 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     vec = cached(cache, ("onnx-style", keys[i], side, opts.weights_dir),
                  lambda: style_vector(styles[i], opts.weights_dir, side))
     levels = levels_for(max(content.shape[-2:]), opts.draft_size)
-    out = paint(content, vec, levels, opts.weights_dir, opts.palette, callback)
+    out = paint(content, vec, levels, opts.weights_dir, opts.palette, opts.strength, callback)
     emit(callback, "revise", max(levels, 1), max(levels, 1), out)
     return out
