@@ -143,3 +143,65 @@ def test_brush_files_get_the_mode_images_get(tmp_path):
     assert oct(brush.stat().st_mode & 0o777) == oct(image.stat().st_mode & 0o777) == oct(0o644)
     assert load_brush(brush).name == "starry"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["starry.brush", "starry.png"]  # no .part left
+
+
+def optimize_run(tmp_path, *extra):
+    """`brushwork stylize --method optimize` at 400 px: three scales (200, 283, 400 px) of 8, 6 and 6 iterations."""
+    return run_cli("stylize", PHOTO, "-s", STYLE, "--method", "optimize", "--size", "400", "--iterations", "8",
+                   "-o", tmp_path / "out.png", *extra)
+
+
+@pytest.mark.slow
+def test_optimize_progress_bar_shows_true_progress(tmp_path):
+    """L-BFGS evaluates the loss more often than it iterates: the bar still rises steadily to exactly 100%, with
+    no clamping warning and no negative time left."""
+    proc = optimize_run(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    shown = [int(p) for p in re.findall(r"optimize:\s+(\d+)%", proc.stderr)]
+    assert shown and shown[-1] == 100, proc.stderr
+    assert max(shown) == 100 and shown == sorted(shown), shown
+    assert "clamping" not in proc.stderr and "-00:" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_optimize_progress_events_count_iterations_per_scale():
+    """Progress events: step 1..iterations per scale, never beyond; each scale ends at step == total; the overall
+    fraction never goes back and ends at 1."""
+    events = []
+    st = api.Stylizer("optimize", progress=False)
+    st.stylize_tensor(PHOTO, STYLE, size=400, iterations=8, callback=events.append)
+    assert sorted({e.scale for e in events}) == [0, 1, 2]
+    for scale, total in enumerate((8, 6, 6)):
+        steps = [e.step for e in events if e.scale == scale]
+        assert all(e.total == total for e in events if e.scale == scale)
+        assert steps == sorted(set(steps)) and 1 <= steps[0] and steps[-1] == total
+    overall = [e.overall for e in events]
+    assert overall == sorted(overall) and overall[-1] == pytest.approx(1.0) and max(overall) <= 1.0
+
+
+@pytest.mark.slow
+def test_optimize_preview_follows_every_scale(tmp_path):
+    """--preview-every larger than the later scales' iterations: the preview still shows each scale's result, so
+    it ends as the finished picture (before, it stayed at the first, 200 px scale)."""
+    preview = tmp_path / "preview.png"
+    proc = optimize_run(tmp_path, "--preview", preview, "--preview-every", "8", "-q")
+    assert proc.returncode == 0, proc.stderr
+    final = np.asarray(Image.open(tmp_path / "out.png"), np.float32)
+    shown = np.asarray(Image.open(preview), np.float32)
+    assert shown.shape == final.shape == (400, 400, 3)
+    assert np.abs(shown - final).mean() < 1.0
+
+
+@pytest.mark.slow
+def test_learn_style_bar_counts_down_the_time_budget(tmp_path):
+    """learn-style runs for its time budget (3 s here), not its 100,000-iteration cap: the bar is in seconds of
+    that budget and ends at 100%."""
+    brush = tmp_path / "wave.brush"
+    proc = run_cli("learn-style", find(sorted(EVAL_STYLE.iterdir()), "wave"), "-o", brush, "--minutes", "0.05",
+                   "--content", EVAL_CONTENT, "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "100000" not in proc.stderr
+    totals = set(re.findall(r"\d+/(\d+) s", proc.stderr))
+    assert totals == {"3"}, proc.stderr
+    shown = [int(p) for p in re.findall(r"train [\w-]+:\s+(\d+)%", proc.stderr)]
+    assert shown and shown[-1] == 100 and shown == sorted(shown), proc.stderr

@@ -88,8 +88,9 @@ def _preview_callback(preview: Optional[Path], preview_every: Optional[int], met
     if preview_every < 1:
         raise BrushworkError(f"--preview-every must be at least 1, got {preview_every}")
 
-    def callback(p):  # a methods.common.Progress; optimize's iterations are thinned to every Nth
-        if p.image is not None and (p.stage != "optimize" or p.step % preview_every == 0):
+    def callback(p):  # a methods.common.Progress; optimize's iterations are thinned to every Nth, and each scale's
+        # last is always shown (later scales have fewer iterations than N)
+        if p.image is not None and (p.stage != "optimize" or p.step % preview_every == 0 or p.step == p.total):
             images.save_image(p.image, preview, overwrite=True)
 
     return callback

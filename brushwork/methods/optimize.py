@@ -204,13 +204,24 @@ def _minimise(x: torch.Tensor, opts: Options, n_iter: int, closure) -> None:
             x.clamp_(0, 1)
 
 
+def _progress(opt, x: torch.Tensor, n_iter: int, evals: int) -> tuple[int, float]:
+    """(the iteration under way, 1-based; the fraction of this scale done) from the optimizer's own counters.
+    L-BFGS evaluates the loss once before its first iteration and 1-2 times per iteration (line search), and
+    stops at n_iter iterations or at max_eval evaluations, whichever comes first; Adam evaluates once per step."""
+    if isinstance(opt, torch.optim.LBFGS):
+        it = opt.state[x].get("n_iter", 0)
+        return it, min(1.0, max((it - 1) / n_iter, evals / opt.param_groups[0]["max_eval"]))
+    return evals, min(1.0, evals / n_iter)
+
+
 def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: list[float] | None = None,
             masks: list[torch.Tensor] | None = None, options: "Options | None" = None, cache: dict | None = None,
             style_keys: list | None = None, progress: bool = True, callback=None) -> torch.Tensor:
     """Stylize `content` (1, 3, H, W) in [0, 1] with one or more style images; returns (1, 3, h, w).
 
     style_weights blend the styles' statistics; masks (one per style, (1, 1, H, W) in [0, 1]) instead give
-    each style its own region. callback receives `Progress("optimize", iteration, iterations, image, scale)`.
+    each style its own region. callback receives `Progress("optimize", iteration, iterations, image, scale)`
+    once per iteration, and at the end of each scale one with iteration == iterations (the scale's result).
     """
     opts = options or Options()
     opts.check()
@@ -221,9 +232,9 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
     sizes = scale_ladder(min(opts.size, 100_000), opts.start_size, opts.scale_step)
     iters = iteration_schedule(sizes, opts.optimizer, opts.iterations)
     work = [n * (s / sizes[-1]) ** 2 for n, s in zip(iters, sizes)]
-    bar = tqdm(total=round(sum(work), 1), disable=not progress, unit="it@full", dynamic_ncols=True,
+    bar = tqdm(total=sum(work), disable=not progress, unit="it@full", dynamic_ncols=True,
                desc="optimize", bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
-    image = None
+    image, done = None, 0.0  # done: the bar's position at the start of this scale (work of the scales before)
     for si, (long_side, n_iter) in enumerate(zip(sizes, iters)):
         hw = fit_size(content.shape[-2], content.shape[-1], long_side)
         c = resize(content, hw)
@@ -231,22 +242,27 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
         loss_fn = _scale_loss(enc, opts, c, targets, weights, masks, cw, sw)
         image = _init_image(opts, c, styles, weights, masks, gen) if image is None else resize(image, hw)
         x = image.clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS views grads flat
-        state = {"step": 0}
-        step_work = work[si] / n_iter
+        state = {"evals": 0, "emitted": 0}
 
         def closure(opt):
             opt.zero_grad(set_to_none=True)
             total, lc, ls = loss_fn(x)
             total.backward()
-            state["step"] += 1
-            bar.update(step_work)
-            if state["step"] % 10 == 0:
+            state["evals"] += 1
+            it, frac = _progress(opt, x, n_iter, state["evals"])
+            at = done + frac * work[si]  # true progress: never past this scale's share
+            bar.update(at - bar.n)
+            if it > state["emitted"]:  # one event per iteration (at its first evaluation)
+                state["emitted"] = it
                 bar.set_postfix_str(f"scale {si + 1}/{len(sizes)} {hw[1]}x{hw[0]} loss {total.item():.4g}")
-            done = sum(work[:si]) + work[si] * min(1.0, state["step"] / n_iter)
-            emit(callback, "optimize", state["step"], n_iter, x, si, overall=done / sum(work))
+                emit(callback, "optimize", it, n_iter, x, si, overall=at / sum(work))
             return total
 
         _minimise(x, opts, n_iter, closure)
         image = x.detach().clamp(0, 1)
+        done += work[si]
+        bar.update(done - bar.n)
+        if state["emitted"] < n_iter:  # L-BFGS may stop on its evaluation budget: the scale is done all the same
+            emit(callback, "optimize", n_iter, n_iter, image, si, overall=done / sum(work))
     bar.close()
     return image

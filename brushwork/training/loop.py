@@ -329,6 +329,28 @@ class Trainer:
             self.write_samples()
             plot_losses(self.log, self.run_dir / "losses.png")
 
+    def _progress_bar(self, resumed: bool):
+        """Iterations towards cfg.iters; with a time budget (learn-style) seconds towards it instead, as the
+        budget, not the iteration cap, is what ends such a run."""
+        cfg = self.cfg
+        desc = f"train {cfg.model}" + (" (resumed)" if resumed else "")
+        if cfg.max_seconds:
+            return tqdm(total=cfg.max_seconds, desc=desc, dynamic_ncols=True,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}"
+                                   "{postfix}]")
+        return tqdm(total=cfg.iters, initial=self.iter, desc=desc, dynamic_ncols=True)
+
+    def _advance(self, bar, start_elapsed: float, start_iter: int) -> None:
+        """One step on the bar: an iteration, or (time budget) the share of the budget or of the iterations
+        left, whichever ends the run first, in seconds."""
+        cfg = self.cfg
+        if not cfg.max_seconds:
+            bar.update(1)
+            return
+        spent = (self.elapsed - start_elapsed) / cfg.max_seconds
+        done = (self.iter - start_iter) / max(1, cfg.iters - start_iter)
+        bar.update(min(1.0, max(spent, done)) * cfg.max_seconds - bar.n)
+
     def run(self) -> Path:
         """Train until cfg.iters (resuming if possible) and export fp16 weights; returns the export path.
         The one place cfg.threads takes effect (train and learn-style both come through here)."""
@@ -340,11 +362,10 @@ class Trainer:
         # on its device first: loading the optimizer's state then puts that state beside the parameters
         self.model.to(self.device).to(memory_format=torch.channels_last).train()
         resumed = self.resume()
-        bar = tqdm(total=cfg.iters, initial=self.iter, desc=f"train {cfg.model}" + (" (resumed)" if resumed else ""),
-                   dynamic_ncols=True)
+        bar = self._progress_bar(resumed)
         with self._stop_on_sigterm():
             try:
-                start_elapsed = self.elapsed
+                start_elapsed, start_iter = self.elapsed, self.iter
                 while self.iter < cfg.iters and not self._stop:
                     if cfg.max_seconds and self.elapsed - start_elapsed >= cfg.max_seconds:
                         break
@@ -352,7 +373,7 @@ class Trainer:
                     losses = self._step()
                     self.elapsed += time.perf_counter() - t0
                     self._periodic(losses, bar)
-                    bar.update(1)
+                    self._advance(bar, start_elapsed, start_iter)
             except KeyboardInterrupt:
                 self._stop = True
             finally:
