@@ -1,11 +1,13 @@
 """ONNX export and the onnxruntime backend: the exported graphs, run by onnxruntime, paint the PyTorch picture."""
 import json
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import EVAL_CONTENT, EVAL_STYLE, find
 
@@ -87,6 +89,12 @@ def test_export_writes_readme_metadata_and_a_smaller_int8_painter(exported, eval
     for word in ("painting", "photo", "picture", "[0, 1]", "257 to 512 px", "onnxruntime", "InferenceSession"):
         assert word in readme, word
     assert sizes["painter_int8.onnx"] < sizes["painter.onnx"] / 3
+    example = readme.split("```python\n")[1].split("```")[0]  # the README's example runs as written
+    shutil.copy(PHOTO, folder / "photo.jpg")
+    shutil.copy(find(eval_style, "wave"), folder / "painting.jpg")
+    run = subprocess.run([sys.executable, "-c", example], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert Image.open(folder / "picture.png").size == (512, 512)  # the 500 px photo at the top of the range
     style = session(folder / "style_encoder.onnx").run(None, {"painting": load_image(find(eval_style, "wave")).numpy()})[0]
     content = photo(SIZES[0]).numpy()
     fp32 = session(folder / "painter.onnx").run(None, {"photo": content, "style": style})[0]
@@ -221,3 +229,23 @@ def test_backend_onnxruntime_paints_any_strength_as_torch_does():
         reference = st.stylize_tensor(array, style, size=480, precision="fp32", strength=strength).numpy()
         assert np.abs(ours - reference).mean() < 1 / 255, strength
     assert np.abs(ours - content.numpy()).max() < 1e-4  # strength 0: the photo
+
+
+@pytest.mark.slow
+def test_export_with_a_strength_input(tmp_path):
+    """--strength-input: the painter takes a strength; 0 gives back the photo, 1 the strength-1 painter's picture."""
+    folder = tmp_path / "model"
+    brushwork.export(folder, levels=1, strength_input=True)
+    painter = session(folder / "painter.onnx")
+    assert [i.name for i in painter.get_inputs()] == ["photo", "style", "strength"]
+    assert "strength" in (folder / "README.md").read_text()
+    painting = load_image(EVAL_STYLE / "jcjohnson__fast-neural-style__images_styles__wave.jpg")
+    style = session(folder / "style_encoder.onnx").run(None, {"painting": painting.numpy()})[0]
+    content = photo(SIZES[1]).numpy()
+    zero = painter.run(None, {"photo": content, "style": style, "strength": np.zeros(1, np.float32)})[0]
+    half = painter.run(None, {"photo": content, "style": style, "strength": np.full(1, 0.5, np.float32)})[0]
+    full = painter.run(None, {"photo": content, "style": style, "strength": np.ones(1, np.float32)})[0]
+    assert np.abs(zero - content).max() < 1e-4
+    reference = torch_picture(torch.from_numpy(content), EVAL_STYLE / "jcjohnson__fast-neural-style__images_styles__wave.jpg")
+    assert np.abs(full - reference).mean() < 1 / 255
+    assert np.abs(half - content).mean() < np.abs(full - content).mean()

@@ -18,13 +18,16 @@ def export(
                                help="Pyramid levels of the painter: 1 fits photos of 257-512 px on the long "
                                     "side, each more doubles the range (0: up to 256 px)."),
     int8: bool = typer.Option(False, "--int8", help="Also write painter_int8.onnx (8-bit convolutions)."),
+    strength_input: bool = typer.Option(False, "--strength-input",
+                                        help="Give the painter a strength input (0..1); without it, strength 1."),
     overwrite: bool = typer.Option(False, help="Replace the files of an existing, non-empty folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing."),
 ):
     """Export the default pipeline (draft, palette step, revision) as ONNX graphs that other engines can run."""
     from .. import api
 
-    sizes = api.export(output, format=format, levels=levels, int8=int8, overwrite=overwrite)
+    sizes = api.export(output, format=format, levels=levels, int8=int8, overwrite=overwrite,
+                       strength_input=strength_input)
     if not quiet:
         for name, size in sizes.items():
             typer.echo(f"wrote {output / name} ({size / 2**20:.1f} MiB)" if size > 2**20 else

@@ -141,7 +141,7 @@ def quantize(src: Path, dst: Path) -> None:
 
 
 def export(out_dir: str | Path, levels: int = 1, int8: bool = False, overwrite: bool = False,
-           weights_dir: str | None = None, palette: float = 0.65) -> dict:
+           weights_dir: str | None = None, palette: float = 0.65, strength_input: bool = False) -> dict:
     """Write style_encoder.onnx, painter.onnx (and painter_int8.onnx with int8), brushwork.json and README.md
     into out_dir; returns {file name: size in bytes}."""
     if not 0 <= levels <= 5:
@@ -155,18 +155,18 @@ def export(out_dir: str | Path, levels: int = 1, int8: bool = False, overwrite: 
     out.mkdir(exist_ok=True)
     encoder, painter = modules(levels, weights_dir, palette)
     export_style_encoder(out / "style_encoder.onnx", encoder)
-    export_painter(out / "painter.onnx", painter)
+    export_painter(out / "painter.onnx", painter, strength_input)
     if int8:
         quantize(out / "painter.onnx", out / "painter_int8.onnx")
     elif (out / "painter_int8.onnx").exists():  # an older int8 painter would not match the new fp32 one
         (out / "painter_int8.onnx").unlink()
-    meta = metadata(levels, palette, int8)
+    meta = metadata(levels, palette, int8, strength_input)
     _replace_into(out / "brushwork.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
     _replace_into(out / "README.md", lambda p: p.write_text(readme(meta)))
     return {f: (out / f).stat().st_size for f in FILES if (out / f).exists()}
 
 
-def metadata(levels: int, palette: float, int8: bool) -> dict:
+def metadata(levels: int, palette: float, int8: bool, strength_input: bool = False) -> dict:
     """What an app needs to know about the exported graphs (written as brushwork.json)."""
     from .. import __version__
 
@@ -179,7 +179,7 @@ def metadata(levels: int, palette: float, int8: bool) -> dict:
         layout.append({"name": name, "offset": at, "length": n, "shape": list(shape)})
         at += n
     return {"brushwork": __version__, "opset": OPSET, "levels": levels, "long_side": [lo, hi],
-            "draft_size": DRAFT_SIZE, "palette": palette, "strength": 1.0, "style_dim": graphs.STYLE_DIM,
+            "draft_size": DRAFT_SIZE, "palette": palette, "strength_input": strength_input, "style_dim": graphs.STYLE_DIM,
             "style_layout": layout, "int8": int8}
 
 
@@ -188,8 +188,13 @@ def readme(meta: dict) -> str:
     lo, hi = meta["long_side"]
     layout = "\n".join(f"| `{p['name']}` | {p['offset']} | {p['length']} | {tuple(p['shape'])} |"
                        for p in meta["style_layout"])
+    strength = ("; `strength`: float32 (1,) in [0, 1]" if meta["strength_input"] else "")
+    at_strength = ("at the strength given (0: the photo, 1: all style; below 1 it drafts twice)"
+                   if meta["strength_input"] else "at strength 1 (all style; export with --strength-input for a "
+                                                   "strength input)")
     int8 = ("\n`painter_int8.onnx` is the same painter with its convolutions quantized to 8 bits (onnxruntime "
             "dynamic quantization); it takes and returns the same tensors.\n" if meta["int8"] else "")
+    feed = ', "strength": np.array([0.8], np.float32)' if meta["strength_input"] else ""
     return f"""# brushwork LapStyle, exported to ONNX
 
 Two graphs (ONNX opset {meta['opset']}, fp32, made by brushwork {meta['brushwork']}):
@@ -197,7 +202,7 @@ Two graphs (ONNX opset {meta['opset']}, fp32, made by brushwork {meta['brushwork
 | file | inputs | outputs |
 |---|---|---|
 | `style_encoder.onnx` | `painting`: float32 (1, 3, H, W) | `style`: float32 (1, {meta['style_dim']}) |
-| `painter.onnx` | `photo`: float32 (1, 3, H, W); `style`: float32 (1, {meta['style_dim']}) | `picture`: float32 (1, 3, H, W) |
+| `painter.onnx` | `photo`: float32 (1, 3, H, W); `style`: float32 (1, {meta['style_dim']}){strength} | `picture`: float32 (1, 3, H, W) |
 {int8}
 Images are RGB, channels first, values in [0, 1] (divide 8-bit pixels by 255). The picture has the photo's
 size and values in [0, 1].
@@ -208,7 +213,7 @@ size and values in [0, 1].
   writes one; `numpy.load(path)["style"]`).
 - **painter**: the default pipeline (drafting network at about {meta['draft_size']} px on the photo reflected
   a margin beyond its borders, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
-  Laplacian pyramid), at strength {meta['strength']}. Height and width are dynamic, but the number of pyramid
+  Laplacian pyramid), {at_strength}. Height and width are dynamic, but the number of pyramid
   levels is fixed at export: the picture is the one `brushwork stylize --size PX` paints for photos whose long
   side is **{lo} to {hi} px**. Resize the photo into that range first (or export again with
   `brushwork export --levels N`: each level doubles the range). Aspect ratios up to about 16:1.
@@ -230,16 +235,17 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-def load(path, long_side=None):
+def load(path, long_side=None):  # float32 (1, 3, H, W) in [0, 1], resized to a long side if given
     img = Image.open(path).convert("RGB")
     if long_side:
-        img.thumbnail((long_side, long_side), Image.LANCZOS)
+        scale = long_side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
     return np.asarray(img, np.float32).transpose(2, 0, 1)[None] / 255
 
 encoder = ort.InferenceSession("style_encoder.onnx")
 painter = ort.InferenceSession("painter.onnx")
 style = encoder.run(None, {{"painting": load("painting.jpg")}})[0]
-picture = painter.run(None, {{"photo": load("photo.jpg", {hi}), "style": style}})[0]
+picture = painter.run(None, {{"photo": load("photo.jpg", {hi}), "style": style{feed}}})[0]
 Image.fromarray((picture[0].transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)).save("picture.png")
 ```
 """
