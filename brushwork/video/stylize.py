@@ -167,6 +167,58 @@ def _prepare_styles(styles: list, preserve_color: str | None, first: torch.Tenso
     return out, None
 
 
+class FrameStepper:
+    """The frame loop's body, one frame at a time (for clips and for live streams): an RGB frame in, its painted
+    frame out, steadied along the motion from the frame before (LapStyle's draft first, then the output blend)."""
+
+    def __init__(self, style, *, size: int, consistency: float = DEFAULT_CONSISTENCY, method: str = DEFAULT_METHOD,
+                 style_weights=None, preserve_color: str | None = None, color_from=None,
+                 stylizer: Stylizer | None = None, **options):
+        self.styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        self.size, self.method, self.style_weights, self.options = size, method, style_weights, options
+        self.preserve_color = color.check_mode(preserve_color)
+        self.stylizer = stylizer or Stylizer(method, progress=False)
+        self.color_ref = load_image(gallery.resolve(color_from), size=512) if color_from is not None else None
+        self.steadier = DraftSteadier(consistency) if method in ("lapstyle", "attention") and consistency > 0 else None
+        self.blender = TemporalBlender(consistency * (OUTPUT_SHARE_WITH_DRAFT if self.steadier else 1.0))
+        self.fixed = None  # the styles as fixed on the first frame (meancov colour matching happens once)
+        self.shape: tuple[int, int] | None = None
+
+    def restart(self, style=None) -> None:
+        """Paint the next frame as a first one (no blend with the frames before), in `style` when given."""
+        if style is not None:
+            self.styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        self.blender.prev_gray = self.blender.prev_out = None
+        if self.steadier is not None:
+            self.steadier.prev = None
+        self.fixed = None
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """The painted frame (HxWx3 uint8) of an HxWx3 uint8 RGB frame, its long side brought to `size`."""
+        h, w = rgb.shape[:2]
+        w2, h2 = frame_size(w, h, self.size)
+        if (w2, h2) != (w, h):
+            rgb = cv2.resize(rgb, (w2, h2), interpolation=cv2.INTER_AREA)
+            w, h = w2, h2
+        if self.shape != (h, w):  # a stream whose frames change size starts over
+            self.restart()
+            self.shape = (h, w)
+        x = to_tensor(rgb)
+        if self.fixed is None:
+            self.fixed = _prepare_styles(self.styles, self.preserve_color, x, max(w, h))
+        motion = self.blender.track(rgb)
+        out = self.stylizer.stylize_tensor(x, self.fixed[0], method=self.method, style_weights=self.style_weights,
+                                           preserve_color=self.fixed[1], size=max(w, h),
+                                           callback=self.steadier.callback(motion) if self.steadier else None,
+                                           **self.options)
+        if self.color_ref is not None:
+            out = color.match_color(out, self.color_ref)
+        if out.shape[-2:] != (h, w):
+            out = torch.nn.functional.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+        frame = self.blender.blend(to_float(out), motion)
+        return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
                   consistency: float = DEFAULT_CONSISTENCY, method: str = DEFAULT_METHOD, style_weights=None,
                   preserve_color: str | None = None, color_from=None, overwrite: bool = False,
@@ -189,13 +241,12 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
     preserve_color = color.check_mode(preserve_color)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     check_output(output, overwrite)
-    st = stylizer or Stylizer(method, progress=False)
     reader = Reader(input)
     info = reader.info
     w, h = frame_size(info.width, info.height, size, input)
-    color_ref = load_image(gallery.resolve(color_from), size=512) if color_from is not None else None
-    steadier = DraftSteadier(consistency) if method == "lapstyle" and consistency > 0 else None
-    blender = TemporalBlender(consistency * (OUTPUT_SHARE_WITH_DRAFT if steadier else 1.0))
+    step = FrameStepper(styles, size=max(w, h), consistency=consistency, method=method,
+                        style_weights=style_weights, preserve_color=preserve_color, color_from=color_from,
+                        stylizer=stylizer, **options)
     spent = 0.0
     with reader, Writer(output, w, h, info.rate, reader.c.streams.video[0].time_base, info.rotation,
                         reader.audio_stream, overwrite, crf) as writer:
@@ -203,24 +254,11 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
         total = min(info.frames or max_frames or 0, max_frames or info.frames or 0) or None
         bar = tqdm(total=total, unit="frame", desc="stylize video", disable=not progress,
                    dynamic_ncols=True)
-        fixed = None
         t0 = time.perf_counter()
         for rgb, pts, tb in reader:
             if rgb.shape[1] != w or rgb.shape[0] != h:
                 rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-            x = to_tensor(rgb)
-            if fixed is None:
-                fixed = _prepare_styles(styles, preserve_color, x, max(w, h))
-            motion = blender.track(rgb)
-            out = st.stylize_tensor(x, fixed[0], method=method, style_weights=style_weights,
-                                    preserve_color=fixed[1], size=max(w, h),
-                                    callback=steadier.callback(motion) if steadier else None, **options)
-            if color_ref is not None:
-                out = color.match_color(out, color_ref)
-            if out.shape[-2:] != (h, w):
-                out = torch.nn.functional.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
-            frame = blender.blend(to_float(out), motion)
-            frame8 = (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
+            frame8 = step(rgb)
             writer.write(frame8, pts, tb)
             if on_frame is not None:
                 t1 = time.perf_counter()
@@ -235,4 +273,4 @@ def stylize_video(input, output, style, *, size: int | None = DEFAULT_SIZE,
         audio = "none" if writer.a is None else ("copied" if writer.audio_copied else "re-encoded")
     if reader.skipped:
         warnings.warn(f"{reader.skipped} frame(s) of {input} failed to decode and were skipped")
-    return VideoResult(path, writer.frames, reader.skipped, blender.cuts, spent, w, h, audio)
+    return VideoResult(path, writer.frames, reader.skipped, step.blender.cuts, spent, w, h, audio)
