@@ -96,6 +96,7 @@ def test_stylize_png_jpeg_webp_and_options(server, photo):
     assert np.abs(np.asarray(zero, np.float32) - plain).mean() < 0.5 * np.abs(styled - plain).mean()
 
 
+@pytest.mark.slow
 def test_uploaded_style_blend_masks_and_keep(server, photo):
     base, _ = server
     content = ("photo.png", png(photo), "image/png")
@@ -186,6 +187,7 @@ def test_bad_fields_are_clear_400s(server, photo):
     assert_json_error(httpx.post(base + "/v1/styles"), 405)
 
 
+@pytest.mark.slow
 def test_jobs_progress_result_and_cancel(server, photo):
     base, _ = server
     files = {"content": ("p.png", png(photo), "image/png")}
@@ -222,6 +224,7 @@ def test_jobs_progress_result_and_cancel(server, photo):
     assert stylize(base, files, {"style": "starry-night", "size": "64"}).status_code == 200
 
 
+@pytest.mark.slow
 def test_token_busy_timeout_and_ttl(tight, photo):
     base, tmp = tight
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -274,6 +277,7 @@ def test_token_busy_timeout_and_ttl(tight, photo):
     assert head.startswith("HTTP/1.1 408"), head
 
 
+@pytest.mark.slow
 def test_non_loopback_needs_a_token():
     r = subprocess.run([sys.executable, "-m", "brushwork.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
                        capture_output=True, text=True, timeout=120, env={**os.environ, "BRUSHWORK_TOKEN": ""})
@@ -282,6 +286,7 @@ def test_non_loopback_needs_a_token():
     assert "token" in r.stderr
 
 
+@pytest.mark.slow
 def test_load_200_requests_16_in_flight(server, photo):
     """Every answer is 200 or 503 (no other 5xx), and the server's memory stays bounded."""
     base, proc = server
