@@ -1,8 +1,9 @@
 """A bounded worker pool with a bounded queue, and the job records behind /v1/jobs (progress, ETA, TTL).
 
-Admission is a semaphore of workers + queue_size slots: a request that finds no free slot is refused at once
-(the caller answers 503 + Retry-After) instead of piling work up in memory. Finished jobs and their files are
-deleted after a time-to-live by `sweep`, which the app runs periodically.
+Admission is a semaphore of workers + queue_size slots, taken before a request's body is read (uploads in
+flight count), and a memory budget over the estimates of all admitted work: a request that does not fit is
+refused at once (the caller answers 503 + Retry-After) instead of piling work up. A job stops at its time limit.
+Finished jobs and their files are deleted after a time-to-live, and past a count and a size on disk, by `sweep`.
 """
 from __future__ import annotations
 
