@@ -1,4 +1,5 @@
 """`brushwork batch` for real: worker processes, a local Ray instance on loopback, eval photos, a corrupt file."""
+import io
 import os
 import shutil
 import signal
@@ -153,3 +154,116 @@ def test_ray_matches_local_and_survives_a_killed_worker(ray_local, local_run, ph
     assert not list(tmp_path.glob(".*part*"))
     again = run_batch([str(photos / "*.jpg")], tmp_path, s, progress=False)
     assert (again.done, again.skipped, again.failed) == (0, 7, 1)
+
+
+def audio_seconds(path):
+    """Seconds of sound in a file's first audio stream (first packet's start to last packet's end); 0 if none."""
+    import av
+
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return 0.0
+        stream = c.streams.audio[0]
+        spans = [(p.pts, p.pts + p.duration) for p in c.demux(stream) if p.pts is not None and p.duration]
+    return float((max(e for _, e in spans) - min(s for s, _ in spans)) * stream.time_base)
+
+
+@pytest.mark.slow
+def test_rerun_with_other_settings_refused_unless_overwrite(photos, tmp_path):
+    """Outputs painted with other settings are neither skipped as done nor repainted unasked: the re-run stops
+    before any work and says which setting changed; with overwrite it paints them again and the manifest records
+    the new settings, which the next re-run matches. A clip in the batch keeps its sound."""
+    from test_video import cut
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo = next(p for p in sorted(photos.glob("*.jpg")) if p.name != "broken.jpg")
+    shutil.copy(photo, src / photo.name)
+    clip = cut(src / "clip.mp4", frames=8, width=96)
+    first_settings = BatchSettings(styles=["starry-night"], options={"size": 64}, workers=1)
+    first = run_batch([str(src)], out, first_settings, progress=False)
+    assert (first.done, first.failed) == (2, 0), first.failures
+    painted = out / f"{photo.stem}-starry-night.png"
+    sound_in, sound_out = audio_seconds(clip), audio_seconds(out / "clip-starry-night.mp4")
+    assert sound_in > 0.2 and abs(sound_out - sound_in) < 0.05  # the clip's sound, for as long
+    files = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    lighter = BatchSettings(styles=["starry-night"], options={"size": 64, "strength": 0.5}, workers=1)
+    with pytest.raises(BrushworkError) as refused:
+        run_batch([str(src)], out, lighter, progress=False)
+    assert str(refused.value) == (f"clip-starry-night.mp4 and 1 more in {out} were painted with other settings "
+                                  "(strength: 'unset' -> 0.5); pass --overwrite to paint them again, or choose "
+                                  "another --output-dir")
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == files  # nothing written
+    same = run_batch([str(src)], out, first_settings, progress=False)
+    assert (same.done, same.skipped) == (0, 2)
+    lighter.overwrite = True
+    again = run_batch([str(src)], out, lighter, progress=False)
+    assert (again.done, again.skipped, again.failed) == (2, 0, 0)
+    photo_px = np.asarray(Image.open(photo).convert("RGB").resize(Image.open(painted).size)).astype(float)
+    before = np.asarray(Image.open(io.BytesIO(files[painted][1])).convert("RGB")).astype(float)
+    assert np.abs(pixels(painted) - photo_px).mean() < 0.8 * np.abs(before - photo_px).mean()  # half strength
+    lighter.overwrite = False
+    matched = run_batch([str(src)], out, lighter, progress=False)
+    assert (matched.done, matched.skipped) == (0, 2)
+    assert [r["settings"].get("strength") for r in read(out) if r["status"] == "done"] == [None, None, 0.5, 0.5]
+
+
+@pytest.mark.slow
+def test_a_run_beside_another_leaves_its_temporary_files(photos, tmp_path):
+    """Temporary files in OUTDIR are removed by a run only when no other batch run works there: beside one they
+    may be its outputs being written. Alone, a run removes what killed workers left."""
+    import time
+
+    photos_a, photo_b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    photos_a.mkdir()
+    photo_b.mkdir()
+    jpgs = [p for p in sorted(photos.glob("*.jpg")) if p.name != "broken.jpg"]
+    for p in jpgs[:-1]:
+        shutil.copy(p, photos_a / p.name)
+    shutil.copy(jpgs[-1], photo_b / jpgs[-1].name)
+    s = BatchSettings(styles=["starry-night"], options={"size": 64}, workers=1)
+    assert run_batch([str(photo_b)], out, s, progress=False).done == 1
+    part = out / f".{jpgs[-1].stem}-starry-night.part.png"  # as save_image names its temporary file
+    other = subprocess.Popen([sys.executable, "-m", "brushwork.cli", "batch", str(photos_a), "-o", str(out),
+                              "--style", "starry-night", "--size", str(SIZE), "--workers", "1", "-q"],
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while len(read(out)) < 2 and other.poll() is None and time.time() < deadline:
+            time.sleep(0.1)  # the other run has painted its first photo: it is working in OUT
+        assert other.poll() is None, other.stderr.read()
+        part.write_bytes(b"being written")
+        beside = run_batch([str(photo_b)], out, s, progress=False)
+        assert beside.skipped == 1 and part.read_bytes() == b"being written"
+        assert other.poll() is None  # (still working when this run started and ended)
+    finally:
+        other.wait(timeout=600)
+    assert other.returncode == 0, other.stderr.read()
+    other.stderr.close()
+    alone = run_batch([str(photo_b)], out, s, progress=False)
+    assert alone.skipped == 1 and not part.exists()
+
+
+@pytest.mark.slow
+def test_local_engine_survives_a_killed_worker(local_run, photos, tmp_path):
+    """A worker process SIGKILLed mid-run: its pool is rebuilt, the photos in flight are painted again (attempt 2),
+    every other photo finishes, pixel for pixel as an undisturbed run paints them."""
+    _, local_out = local_run
+    killed = []
+
+    def kill_first_worker(record):
+        if record["status"] == "done" and not killed:
+            pid = int(record["worker"].rsplit(":", 1)[1])
+            os.kill(pid, signal.SIGKILL)  # it has its next photo in hand
+            killed.append(pid)
+
+    s = BatchSettings(styles=["starry-night"], options={"size": SIZE}, workers=2, threads=1)
+    summary = run_batch([str(photos / "*.jpg")], tmp_path, s, progress=False, on_record=kill_first_worker)
+    assert killed and (summary.done, summary.failed, summary.skipped) == (7, 1, 0), summary.failures
+    done = [r for r in read(tmp_path) if r["status"] == "done"]
+    assert len(done) == 7 and len({r["output"] for r in done}) == 7  # each output recorded once
+    assert any(r["attempt"] == 2 for r in done)  # the killed worker's photo was painted again
+    assert str(killed[0]) not in {r["worker"].rsplit(":", 1)[1] for r in done if r["attempt"] == 2}
+    for r in done:
+        assert np.array_equal(pixels(r["output"]), pixels(local_out / os.path.basename(r["output"]))), r["output"]
+    assert not list(tmp_path.glob(".*part*"))

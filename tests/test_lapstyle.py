@@ -381,13 +381,16 @@ def lap():
 
 
 def test_shipped_networks_match_recorded_sha256():
+    """Each entry of SHA256SUMS matches its file, and each shipped network has an entry."""
     import hashlib
 
     from brushwork.methods.lapstyle import WEIGHTS_DIR as MODELS, load_nets
 
     recorded = dict(line.split()[::-1] for line in (MODELS / "SHA256SUMS").read_text().splitlines() if line.strip())
-    for name in ("lapstyle_draft.safetensors", "lapstyle_rev1.safetensors"):
-        assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == recorded[name]
+    shipped = sorted(p.name for p in MODELS.glob("*.safetensors"))
+    assert sorted(recorded) == shipped  # every shipped network has its hash recorded, and every hash its file
+    for name in recorded:
+        assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == recorded[name], name
     draft, revs = load_nets()
     assert len(revs) >= 1 and all(sum(p.numel() for p in r.parameters()) < 300_000 for r in revs)
 

@@ -1,6 +1,9 @@
-"""Runs a batch: expand inputs, plan jobs, skip finished outputs, paint the rest on an engine, log the manifest."""
+"""Runs a batch: expand inputs, plan jobs, skip outputs finished with these settings, paint the rest on an engine,
+log the manifest (each output's styles and settings, which a re-run compares)."""
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,7 +11,7 @@ from pathlib import Path
 from ..errors import BrushworkError
 from .inputs import expand
 from .jobs import Job, identity, plan
-from .manifest import Manifest
+from .manifest import Manifest, read
 
 ENGINES = ("local", "ray")
 
@@ -72,6 +75,45 @@ def tmp_names(output: Path) -> list[Path]:
             output.with_name(f".{output.stem}.part{output.suffix}")]
 
 
+def made_with(records: list[dict]) -> dict[Path, dict]:
+    """Per output (resolved path), the styles and settings of the last run that painted it (its last "done" record)."""
+    made = {}
+    for r in records:
+        if r.get("status") == "done" and "settings" in r:
+            made[Path(r["output"]).resolve()] = {"styles": r.get("styles"), **r["settings"]}
+    return made
+
+
+def setting_changes(before: dict, now: dict) -> list[str]:
+    """'name: before -> now' for each setting that differs (compared as the manifest stores them, in JSON)."""
+    now = json.loads(json.dumps(now))
+    return [f"{k}: {before.get(k, 'unset')!r} -> {now.get(k, 'unset')!r}"
+            for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+
+
+@contextlib.contextmanager
+def claim(path: Path, tidy) -> None:
+    """Held for a whole run, on OUTDIR's manifest. Only a run that finds no other batch run working in OUTDIR calls
+    tidy() (removing temporary files: then they can only be leftovers of killed workers); beside another run they
+    may be that run's files being written, and stay. Where file locks are not available nothing is removed."""
+    try:
+        import fcntl
+    except ImportError:  # (not POSIX)
+        yield
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            tidy()
+        except BlockingIOError:
+            pass
+        fcntl.flock(fh, fcntl.LOCK_SH)  # working here: a run started beside this one leaves temporary files alone
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def check(settings: BatchSettings) -> None:
     """Refuse settings that would make every item fail, before any work starts."""
     if settings.engine not in ENGINES:
@@ -94,9 +136,9 @@ def check(settings: BatchSettings) -> None:
 
 def run_batch(inputs: list[str], outdir: str | Path, settings: BatchSettings, progress: bool = True,
               on_record=None) -> Summary:
-    """Paint every input into `outdir`; a bad item is recorded and skipped; Ctrl-C stops, a re-run resumes."""
-    from tqdm import tqdm
-
+    """Paint every input into `outdir`; a bad item is recorded and skipped; Ctrl-C stops, a re-run resumes.
+    A re-run skips the outputs painted with the same styles and settings, and refuses (unless overwrite) when
+    some were painted with others."""
     check(settings)
     outdir = Path(outdir).expanduser()
     sources = expand(inputs, settings.recursive)
@@ -108,11 +150,44 @@ def run_batch(inputs: list[str], outdir: str | Path, settings: BatchSettings, pr
     manifest = Manifest(outdir)
     summary = Summary(total=len(jobs), manifest=str(manifest.path))
     recorded, t0 = settings.recorded(), time.perf_counter()
+    if not settings.overwrite:
+        refuse_other_settings(jobs, made_with(read(manifest.path)), recorded, outdir)
+
+    def tidy() -> None:
+        for job in jobs:
+            for tmp in tmp_names(Path(job.output)):
+                tmp.unlink(missing_ok=True)  # left by a worker killed mid-write
+
+    with claim(manifest.path, tidy):
+        return _run(jobs, settings, manifest, summary, recorded, t0, progress, on_record)
+
+
+def refuse_other_settings(jobs: list[Job], made: dict[Path, dict], recorded: dict, outdir: Path) -> None:
+    """Refuse, before any work, a re-run whose existing outputs were painted with other styles or settings: they
+    would be skipped as done although they are not what is asked (nor repainted: a file is never replaced unasked)."""
+    clashes = []
+    for job in jobs:
+        out = Path(job.output)
+        before = made.get(out.resolve())
+        if before is not None and out.exists():
+            changes = setting_changes(before, {"styles": job.styles, **recorded})
+            if changes:
+                clashes.append((out, changes))
+    if clashes:
+        out, changes = clashes[0]
+        others = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
+        raise BrushworkError(f"{out.name}{others} in {outdir} were painted with other settings ({'; '.join(changes)}); "
+                             "pass --overwrite to paint them again, or choose another --output-dir")
+
+
+def _run(jobs: list[Job], settings: BatchSettings, manifest: Manifest, summary: Summary, recorded: dict,
+         t0: float, progress: bool, on_record) -> Summary:
+    """Skip the outputs already painted with these settings (or not painted by a batch), paint the rest."""
+    from tqdm import tqdm
+
     todo: list[Job] = []
     for job in jobs:
         out = Path(job.output)
-        for tmp in tmp_names(out):
-            tmp.unlink(missing_ok=True)  # left by a worker killed mid-write
         if out.exists() and not settings.overwrite:
             summary.skipped += 1
             manifest.append({"input": job.input, "output": job.output, "styles": job.styles, "kind": job.kind,

@@ -31,7 +31,8 @@ def batch_command(
     format: str = typer.Option("png", "--format", help="Image output format: png, jpg, tif or webp."),
     **shared,
 ):
-    """Paint many INPUTS (files, folders, globs) with --style into OUTDIR; re-runs skip finished outputs."""
+    """Paint many INPUTS (files, folders, globs) with --style into OUTDIR; re-runs skip finished outputs (and refuse
+    outputs painted with other settings unless --overwrite)."""
     from ..batch import BatchSettings, run_batch
 
     style, mask = shared["style"], shared["mask"]
