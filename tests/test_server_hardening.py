@@ -388,3 +388,9 @@ def test_progress_comes_from_the_methods_own_events():
                                                             iterations=3, callback=on_event)  # two scales
     assert seen == overall and len(seen) >= 4
     assert seen == sorted(seen) and 0 < seen[0] < 0.5 and seen[-1] == pytest.approx(1.0), seen
+
+
+def test_quality_presets_are_checked(server, photo_png):
+    base, _, _ = server
+    names = [q["name"] for q in httpx.get(base + "/healthz").json()["qualities"]]
+    json_error(paint(base, photo_png, data={"quality": "ultra-magic"}), 400, "quality" if names else "no quality presets")

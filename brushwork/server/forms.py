@@ -37,6 +37,7 @@ class StylizeForm:
     iterations: int | None
     seed: int
     format: str
+    quality: str | None = None
 
 
 def stylize_form(
@@ -55,10 +56,12 @@ def stylize_form(
     iterations: int | None = Form(None, description="[optimize] Iterations at the first scale."),
     seed: int = Form(0, description="Same seed, same picture."),
     format: str = Form("png", description="png, jpeg or webp."),
+    quality: str | None = Form(None, description="A preset (GET /healthz lists them) that picks the method and "
+                                                 "size for you, e.g. fast, balanced or best."),
 ) -> StylizeForm:
     """FastAPI dependency: the form fields (documented in the OpenAPI schema at /docs)."""
     return StylizeForm(content, style, style_image, mask, keep_mask, method, size, strength, style_weights,
-                       preserve_color, style_scale, draft_size, iterations, seed, format)
+                       preserve_color, style_scale, draft_size, iterations, seed, format, quality)
 
 
 def qualities() -> list[dict]:
@@ -92,6 +95,12 @@ def check_form(f: StylizeForm, settings: Settings, max_size: int, need_content: 
     """Cheap checks of the fields (no decoding): 400 with what is wrong."""
     if need_content and f.content is None:
         raise HTTPException(400, "send the photo as the file field 'content'")
+    if f.quality is not None:
+        names = [q["name"] for q in qualities()]
+        if not names:
+            raise HTTPException(400, "this server has no quality presets; choose a method instead")
+        if f.quality not in names:
+            raise HTTPException(400, f"unknown quality {f.quality!r}; choose one of {', '.join(names)}")
     if f.method not in api.METHODS:
         raise HTTPException(400, f"unknown method {f.method!r}; choose one of {', '.join(api.METHODS)}")
     n = len(f.style) + len(f.style_image)
@@ -135,7 +144,7 @@ def build_request(f: StylizeForm, settings: Settings, max_size: int) -> Request:
     masks = [read_image(u, limit, f"mask {i + 1}", long_side=f.size) for i, u in enumerate(f.mask)] or None
     keep = read_image(f.keep_mask, limit, "keep_mask", long_side=f.size) if f.keep_mask else None
     options = {"size": f.size, "strength": f.strength, "style_scale": f.style_scale, "draft_size": f.draft_size,
-               "iterations": f.iterations, "seed": f.seed}
+               "iterations": f.iterations, "seed": f.seed, "quality": f.quality}
     return Request(content=content, styles=styles, method=f.method, masks=masks, keep=keep,
                    style_weights=_weights(f.style_weights, len(styles)), preserve_color=f.preserve_color,
                    format=f.format.lower(), options={k: v for k, v in options.items() if v is not None})
