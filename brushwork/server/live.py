@@ -167,9 +167,9 @@ class Session:
             if self.waiting is None:
                 continue
             (n, data), self.waiting = self.waiting, None
-            if self.style != self.stepper.styles[0]:
-                self.stepper.restart(self.style)  # a new style starts clean rather than fading in
-            self.stepper.options["strength"] = self.strength
+            if (self.style, self.strength) != (self.stepper.styles[0], self.stepper.options["strength"]):
+                self.stepper.restart(self.style)  # a change shows at once rather than fading in over frames
+                self.stepper.options["strength"] = self.strength
             style, strength, t0 = self.style, self.strength, time.perf_counter()
             try:
                 self.painting = self.pool.executor.submit(paint, self.stepper, data, self.max_pixels)
