@@ -264,6 +264,23 @@ def test_evaluate_reports_artifacts_and_their_worst_crops(clean, eval_content, e
     assert np.abs(blob - _far_colour(pa)).max() < 0.1  # the worst crop is centred on the painted blob
     assert 'src="crops/foreign_colors-0.jpg"' in html and "reference" in html
 
+    # a report written before the measures existed gets them on the next run, without stylizing again
+    from brushwork.evaluation.runner import evaluate
+
+    data = json.loads((report / "results.json").read_text())
+    for run in data["runs"].values():
+        for name in (*A.MEASURES, "artifact_where", "artifacts_version"):
+            run.pop(name)
+    (report / "results.json").write_text(json.dumps(data))
+    again = evaluate("lapstyle", content, style, report, size=SIZE, timing_sizes=(), progress=False,
+                     outputs={"reference": ref})
+    assert again["ran"] == 0
+    rescored = {r["method"]: r for r in again["data"]["runs"].values()}
+    for method, run in runs.items():
+        for name in A.MEASURES:
+            assert rescored[method][name] == pytest.approx(run[name], nan_ok=True) if run[name] is not None \
+                else rescored[method][name] is None
+
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")), reason="no chromium")

@@ -289,12 +289,9 @@ def _smooth_patches(lab: np.ndarray, min_area: int, win: int = 9, flat: float = 
 
 
 def _blotches(v: Views, win: int = 9):
-    import cv2
-
     h, w = v.result.shape[:2]
     min_area = max(64, (h * w) // 400)
-    textured = _local_std(v.photo_lab, win) > 8.0
-    textured = cv2.dilate(textured.astype(np.uint8), np.ones((win, win), np.uint8)) > 0
+    textured = _local_std(v.photo_lab, win) > 8.0  # the photo has texture or an edge within win / 2 px
     lost = _smooth_patches(v.result_lab, min_area, win) & textured
     ph, pw = v.painting.shape[:2]
     painting_share = float(_smooth_patches(v.painting_lab, max(64, (ph * pw) // 400), win).mean())

@@ -369,11 +369,14 @@ def _score_outputs(outputs, data, out_dir, contents, styles, size, force, bar) -
     return keys, notes, scored
 
 
-def _score_artifacts(data: dict, out_dir: Path, keys: list[str], bar=None) -> int:
+def _score_artifacts(data: dict, out_dir: Path, keys: list[str], contents: list[Item], styles: list[Item],
+                     bar=None) -> int:
     """Add the artifact measures (and where each flaw is worst) to every selected result that lacks them, from
-    its picture on disk, the photo at the result's size and the painting; returns how many were scored."""
+    its picture on disk, the photo at the result's size and the painting (read from where they are now);
+    returns how many were scored."""
     from ..core.images import load_image, resize
 
+    photos, paintings = {c.name: c.path for c in contents}, {s.name: s.path for s in styles}
     todo = [k for k in keys if (r := data["runs"].get(k)) and r.get("image")
             and r.get("artifacts_version") != artifacts.VERSION and (out_dir / r["image"]).is_file()]
     for k in todo:
@@ -381,8 +384,8 @@ def _score_artifacts(data: dict, out_dir: Path, keys: list[str], bar=None) -> in
         if bar is not None:
             bar.set_postfix_str(f"artifacts: {r['method']}: {r['content'][:20]} x {r['style'][:20]}")
         out = load_image(out_dir / r["image"])
-        photo = resize(load_image(r["content_path"], size=r["size"]), tuple(out.shape[-2:]))
-        found = artifacts.measure_maps(out, photo, load_image(r["style_path"]))
+        photo = resize(load_image(photos[r["content"]], size=r["size"]), tuple(out.shape[-2:]))
+        found = artifacts.measure_maps(out, photo, load_image(paintings[r["style"]]))
         crop = artifacts.crop_side(out.shape[-2:])
         r.update({n: (None if v != v else v) for n, (v, _) in found.items()})  # NaN (no face) stored as null
         r["artifact_where"] = {n: list(artifacts.worst_place(m, crop)) for n, (v, m) in found.items() if v == v}
@@ -434,7 +437,7 @@ def evaluate(methods=DEFAULT_METHODS, content_dir=None, style_dir=None, out_dir=
         _run_pairs(runner, todo, data, out_dir, options, size, bar)
         _run_sweep(runner, sweep, data, out_dir, options, (contents[0], styles[0]), bar)
         ext_keys, notes, scored = _score_outputs(outputs, data, out_dir, contents, styles, size, force, bar)
-        _score_artifacts(data, out_dir, keys + ext_keys, bar)
+        _score_artifacts(data, out_dir, keys + ext_keys, contents, styles, bar)
     save_results(out_dir, data)
     write_csv(out_dir, data)
     selection = {"methods": methods + list(outputs), "external": list(outputs), "contents": contents,
