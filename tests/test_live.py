@@ -214,8 +214,9 @@ def test_full_server_refuses_a_new_session_and_frees_its_place(server):
     assert msg.get("ready"), msg
 
 
-def test_token_server_needs_the_token(tmp_path):
-    with running_server("--token", TOKEN, tmp=tmp_path) as (base, _):
+@pytest.mark.slow
+def test_token_server_needs_the_token_and_idle_sessions_end(tmp_path):
+    with running_server("--token", TOKEN, "--read-timeout", "1", tmp=tmp_path) as (base, _):
         with pytest.raises(InvalidStatus) as refused:
             connect(ws_url(base))
         assert refused.value.response.status_code == 403
@@ -223,6 +224,11 @@ def test_token_server_needs_the_token(tmp_path):
             assert receive(ws, 30)["ready"]
         with connect(ws_url(base), additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
             assert receive(ws, 30)["ready"]
+            t0 = time.perf_counter()
+            assert "nothing received for 1 s" in receive(ws, 30)["error"]  # a silent client does not keep its place
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(30)
+            assert closed.value.rcvd.code == 1000 and time.perf_counter() - t0 < 5
 
 
 def make_y4m(path: Path, seconds: float = 3.0, side: int = 320) -> Path:
@@ -305,3 +311,15 @@ def test_live_tab_paints_the_camera(tmp_path):
         assert page.locator("main").is_visible() and page.locator("#live").is_hidden()
         assert not errors, errors
         browser.close()
+
+
+@pytest.mark.slow
+def test_session_memory_counts_with_the_servers_work(tmp_path):
+    """A session needs the memory of painting a frame at its size; a server with less refuses it in one line."""
+    with running_server("--limit", "memory_budget=1000000", tmp=tmp_path) as (base, _):
+        with connect(ws_url(base)) as ws:
+            err = receive(ws, 30)
+            assert "memory" in err["error"] and "smaller size" in err["error"], err
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(30)
+            assert closed.value.rcvd.code == 1008

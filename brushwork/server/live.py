@@ -3,9 +3,10 @@
 Each frame goes through the video pipeline's frame loop (`brushwork.video.stylize.FrameStepper`: LapStyle at
 `size`, its draft and its output blended with the previous frame's, warped along the optical flow), so the
 stream stays steady. While a frame is painted only the newest frame received waits; older ones are dropped, so
-a client that sends faster than the server paints sees bounded latency, not a growing queue. A session holds
-one of the pool's places (workers + queue) for its whole life and paints on the pool's workers; a full server
-refuses a new session with close code 1013 after an {"error": ...} message.
+a client that sends faster than the server paints sees bounded latency, not a growing queue. A session is one
+of the pool's jobs for its whole life (a place among workers + queue, and the memory of painting a frame at
+`size`) and paints on the pool's workers; a full server refuses a new session with close code 1013 after an
+{"error": ...} message, and a session that sends nothing for the server's read timeout is closed.
 
 Messages (server to client): {"ready": ...} once; before each painted frame {"frame": n, ...} where n counts the
 client's binary messages from 1; {"changed": ...} after a style or strength change; {"error": ...} for a bad
@@ -196,7 +197,7 @@ class Session:
             except asyncio.TimeoutError:
                 if self.painting is not None and not self.painting.done():
                     continue
-                await self.send({"error": f"no frame for {idle:g} s; the session is closed"})
+                await self.send({"error": f"nothing received for {idle:g} s; the session is closed"})
                 await self.ws.close(IDLE, "idle")
                 return
             if message["type"] == "websocket.disconnect":
@@ -231,11 +232,18 @@ async def live(ws: WebSocket):
         strength = check_strength(q.get("strength", 1.0))
     except BrushworkError as exc:
         return await _refuse(ws, BAD_REQUEST, str(exc))
-    try:
-        slot = pool.reserve()
+    try:  # a place in the pool and the memory of a frame at `size`, both held until the session ends
+        job = pool.new_job("live")
     except jobs.Full as exc:
         return await _refuse(ws, BUSY, f"the server is busy; try again in {exc.retry_after} s",
                              retry_after=exc.retry_after)
+    try:
+        pool.admit(job, work.estimate_for(METHOD, {"size": size}, size, size))
+    except (jobs.Full, ValueError) as exc:
+        pool.abandon(job)
+        busy = isinstance(exc, jobs.Full)
+        return await _refuse(ws, BUSY if busy else BAD_REQUEST, str(exc),
+                             **({"retry_after": exc.retry_after} if busy else {}))
     stepper = FrameStepper(style, size=size, method=METHOD, stylizer=work.stylizer(METHOD), strength=strength)
     session = Session(ws, pool, stepper, strength, min(s.max_video_pixels, 4096 * 4096))
     ws.scope.setdefault("state", {})["summary"] = f"live {style} {size}px"
@@ -253,9 +261,9 @@ async def live(ws: WebSocket):
             t.cancel()
         busy = session.painting
         if busy is not None and not busy.done():  # the place is given back once the worker is done with it
-            busy.add_done_callback(lambda f: slot.release())
+            busy.add_done_callback(lambda f: pool.abandon(job))
         else:
-            slot.release()
+            pool.abandon(job)
         ws.scope["state"]["summary"] += f" {session.painted} painted {session.dropped} dropped"
         log_request(ws.scope, 101, time.perf_counter() - t0)
 
