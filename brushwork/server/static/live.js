@@ -7,7 +7,7 @@
   const token = new URLSearchParams(location.hash.slice(1)).get("token");  // open /#token=... on a guarded server
   const IN_FLIGHT = 2, WINDOW = 20, JPEG_QUALITY = 0.8;
   const live = { ws: null, stream: null, timer: 0, next: 1, resolved: 0, capturing: false, sent: new Map(),
-                 header: null, arrivals: [], latencies: [], shown: null };
+                 header: null, arrivals: [], latencies: [], shown: null, styles: null };
   const canvas = document.createElement("canvas");
 
   function say(text, isError = false) {
@@ -22,11 +22,12 @@
     $("tab-picture").setAttribute("aria-selected", String(!isLive));
     $("tab-live").setAttribute("aria-selected", String(isLive));
     if (!isLive) stop();
+    else live.styles ||= loadStyles().catch((err) => { live.styles = null; say("cannot list the styles: " + err.message, true); });
   }
   $("tab-picture").addEventListener("click", () => showTab("picture"));
   $("tab-live").addEventListener("click", () => showTab("live"));
 
-  async function loadStyles() {
+  async function loadStyles() {  // when the tab is first opened (the picture tab asks for its own list at load)
     const response = await fetch("/v1/styles", { headers: token ? { Authorization: "Bearer " + token } : {} });
     if (!response.ok) { say("cannot list the styles (" + response.status + ")", true); return; }
     for (const s of await response.json()) $("live-style").append(new Option(s.title || s.name, s.name));
@@ -130,5 +131,4 @@
   $("live-strength").addEventListener("input", () => { $("live-strength-out").textContent = $("live-strength").value + "%"; });
   $("live-strength").addEventListener("change", () => control({ strength: $("live-strength").value / 100 }));
   $("live-size").addEventListener("change", () => { if (live.ws) { stop(); start(); } });
-  loadStyles().catch((err) => say("cannot list the styles: " + err.message, true));
 })();
