@@ -25,7 +25,6 @@ from pathlib import Path
 
 import av
 import httpx
-from PIL import Image
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -139,7 +138,8 @@ def main() -> None:
              f"{r['frames']} painted frames timed after {args.warmup} warm-up ones; latency = painted frame "
              "received - frame sent.  ",
              f"Command: `python benchmarks/bench_live.py --frames {args.frames}`", "",
-             "| painted frames/s | p50 latency (ms) | p95 latency (ms) | frames sent | dropped by the server | target |",
+             "| painted frames/s | p50 latency (ms) | p95 latency (ms) | frames sent | dropped by the server "
+             "| target |",
              "| ---: | ---: | ---: | ---: | ---: | --- |",
              f"| {r['fps']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | {r['sent']} | {r['dropped']} | "
              f">= {FPS_TARGET:g} frames/s: {ok(r['fps'] >= FPS_TARGET)}; p95 <= {P95_TARGET:g} ms: "

@@ -16,7 +16,7 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import EVAL_CONTENT, SHARED
+from conftest import SHARED
 from serverproc import running_server
 
 CLIP = SHARED / "video" / "bigbuckbunny.mp4"
@@ -59,6 +59,19 @@ def painted(ws, timeout: float = 120.0) -> tuple[dict, np.ndarray]:
 
 def ws_url(base: str, query: str = "style=starry-night&size=320") -> str:
     return base.replace("http://", "ws://") + "/v1/live?" + query
+
+
+def test_frames_are_decoded_near_the_painting_size_and_huge_ones_refused():
+    from brushwork.errors import BrushworkError
+    from brushwork.server.live import decode_frame
+
+    big = clip_frames(1, side=1280)[0]
+    rgb = decode_frame(jpeg(big), 320, 4096 * 4096)  # the decoder's own downscaling: no full-size decode
+    assert rgb.dtype == np.uint8 and rgb.shape[2] == 3 and 320 <= rgb.shape[1] <= 640
+    with pytest.raises(BrushworkError, match="1280x720 px, over the 100000 pixels"):
+        decode_frame(jpeg(big), 320, 100_000)
+    with pytest.raises(BrushworkError, match="must be a JPEG"):
+        decode_frame(b"\x89PNG\r\n\x1a\n" + bytes(100), 320, 10**7)
 
 
 @pytest.fixture(scope="module")
