@@ -144,31 +144,26 @@ def _photo_edges(lab: np.ndarray) -> np.ndarray:
     return cv2.Canny(g, max(lo, hi / 2), hi, L2gradient=True) > 0
 
 
-def _strong_edges(lab: np.ndarray, lo: float = 120.0, hi: float = 240.0) -> np.ndarray:
-    """Thin edges whose L* step is strong in absolute terms (Sobel magnitude of 8-bit L*: 240 ~ a 30 L* step)."""
+def _strong_edges(lab: np.ndarray, lo: float = 60.0, hi: float = 120.0) -> np.ndarray:
+    """Thin edges whose L* step is strong in absolute terms (Canny on 8-bit L*, whose 3x3 Sobel gives 4x a step:
+    120 ~ a 12 L* step)."""
     import cv2
 
     g = cv2.GaussianBlur(_gray8(lab), (0, 0), 1.0)
     return cv2.Canny(g, lo, hi, L2gradient=True) > 0
 
 
-@lru_cache(maxsize=8)
-def _tree(key: int, pal: bytes, shape: tuple):
-    from scipy.spatial import cKDTree
-
-    return cKDTree(np.frombuffer(pal, np.float32).reshape(shape))
-
-
 def _palette_distance(v: Views, samples: int = 12000, sigma: float = COLOR_SIGMA) -> np.ndarray:
     """Per result pixel: Delta-E (CIE76) to the nearest of up to `samples` painting pixels (a fixed draw), both
     pictures' Lab lightly smoothed first: tints over a few pixels count, single-pixel colour speckle does not."""
+    from scipy.spatial import cKDTree
+
     if ("palette", samples, sigma) in v.cache:
         return v.cache[("palette", samples, sigma)]
     pal = _gauss(v.painting_lab, sigma).reshape(-1, 3)
     if len(pal) > samples:
         pal = pal[np.random.default_rng(0).choice(len(pal), samples, replace=False)]
-    pal = np.ascontiguousarray(pal, np.float32)
-    tree = _tree(hash(pal.tobytes()), pal.tobytes(), pal.shape)
+    tree = cKDTree(pal)
     q = np.round(_gauss(v.result_lab, sigma).reshape(-1, 3)).astype(np.int64) + 256  # a 1 Delta-E grid
     keys = (q[:, 0] * 1024 + q[:, 1]) * 1024 + q[:, 2]
     uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)  # each distinct colour queried once
@@ -193,8 +188,9 @@ def _photo_colors(v: Views):
 
 
 def _profiles(lum: np.ndarray, edges: np.ndarray, reach: int):
-    """Luminance sampled along the normal of each edge pixel: (N, 2 * reach + 1), from the darker side (t < 0)
-    to the brighter side of `lum`'s own gradient; also the edge pixels' (y, x). Pixels too near a border are left out."""
+    """Where to sample along the normal of each edge pixel: x and y maps (N, 2 * reach + 1) running from the darker
+    side (t < 0) to the brighter side of `lum`'s own gradient, and the edge pixels' y and x. Pixels nearer a border
+    than `reach` are left out (the border measure looks there)."""
     import cv2
 
     h, w = lum.shape
@@ -213,11 +209,14 @@ def _profiles(lum: np.ndarray, edges: np.ndarray, reach: int):
 
 
 def _sample(img: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """img read (bilinear) at the points of the maps."""
     import cv2
 
-    if mx.size == 0:
-        return np.zeros(mx.shape, np.float32)
-    return cv2.remap(img.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    img, out = img.astype(np.float32), np.zeros(mx.shape, np.float32)
+    for i in range(0, len(mx), 16384):  # remap's maps must stay under 32767 rows
+        out[i:i + 16384] = cv2.remap(img, mx[i:i + 16384], my[i:i + 16384], cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REFLECT)
+    return out
 
 
 def _band_contrast(prof: np.ndarray, reach: int) -> np.ndarray:
@@ -273,7 +272,7 @@ def _border_bands(v: Views, strip: int = STRIP):
         elif side == "left":
             where[:, :strip] = np.maximum(where[:, :strip], local[:, None])
         else:
-            where[:, -strip:] = np.maximum(where[:, -strip:], local[::-1][:, None])
+            where[:, -strip:] = np.maximum(where[:, -strip:], local[:, None])
     return max(worst, 0.0), where
 
 
@@ -335,11 +334,11 @@ def _grid_energy(v: Views):
 
 
 def _long_edges(lab: np.ndarray, min_len: int) -> np.ndarray:
-    """Strong thin edges (a step of ~8-15 L* or more) in connected runs of at least `min_len` pixels: outlines of
+    """Strong thin edges (a step of ~6-12 L* or more) in connected runs of at least `min_len` pixels: outlines of
     shapes rather than the short marks of brush strokes."""
     import cv2
 
-    e = _strong_edges(lab, 60.0, 120.0).astype(np.uint8)
+    e = _strong_edges(lab).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(e, connectivity=8)
     long = np.zeros(n, bool)
     long[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_len
