@@ -46,7 +46,7 @@ def stylize_form(
     style_image: list[UploadFile] = File([], description="A painting to take the style of; repeatable."),
     mask: list[UploadFile] = File([], description="Region mask per style, in style order (white = that style)."),
     keep_mask: UploadFile | None = File(None, description="White where the photo is kept as it is."),
-    method: str = Form(api.DEFAULT_METHOD, description="lapstyle (fast), adain or optimize (slow)."),
+    method: str = Form(api.DEFAULT_METHOD, description="lapstyle (fast), attention, adain or optimize (slow)."),
     size: int = Form(512, description="Long side of the output in pixels."),
     strength: float | None = Form(None, description="0 = the photo, 1 = all style."),
     style_weights: str | None = Form(None, description="Blend weights, one per style, e.g. 0.7,0.3."),
