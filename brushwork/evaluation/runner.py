@@ -2,7 +2,8 @@
 
 REPORT_DIR holds inputs/ (photos and styles at the evaluation size), images/ (one PNG per result),
 results.json (all numbers; also the cache: a result whose image is on disk and whose inputs and options
-are unchanged is not recomputed unless force), results.csv, and the pages written by `brushwork.evaluation.report`.
+are unchanged is not recomputed unless force), results.csv, crops/ (the worst places of each artifact measure,
+see `brushwork.evaluation.artifacts`) and the pages written by `brushwork.evaluation.report`.
 """
 from __future__ import annotations
 
