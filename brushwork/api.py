@@ -294,12 +294,12 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
     return st.stylize(content, style, method=method, **options)
 
 
-def export(out_dir, format: str = "onnx", levels: int = 1, int8: bool = False, overwrite: bool = False,
+def export(out_dir, format: str = "onnx", levels: int = 1, int8: bool | str = False, overwrite: bool = False,
            weights_dir: str | None = None, strength_input: bool = False) -> dict:
     """Write the default pipeline as two ONNX graphs into out_dir: style_encoder.onnx (painting -> style vector)
     and painter.onnx (photo + style vector -> picture, dynamic height and width for photos whose long side is
-    257-512 px at levels=1; each level more doubles it), with README.md and brushwork.json; int8 adds
-    painter_int8.onnx; strength_input gives the painter a strength input (else it paints at strength 1). An
+    257-512 px at levels=1; each level more doubles it), with README.md and brushwork.json; int8 (True or
+    "dynamic", or "static": calibrated on the built-in samples) adds painter_int8.onnx; strength_input gives the painter a strength input (else it paints at strength 1). An
     existing non-empty folder is refused unless overwrite. Returns {file: bytes}."""
     if format != "onnx":
         raise BrushworkError(f"unknown export format {format!r}; the one format is onnx")

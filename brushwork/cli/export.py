@@ -18,6 +18,9 @@ def export(
                                help="Pyramid levels of the painter: 1 fits photos of 257-512 px on the long "
                                     "side, each more doubles the range (0: up to 256 px)."),
     int8: bool = typer.Option(False, "--int8", help="Also write painter_int8.onnx (8-bit convolutions)."),
+    int8_mode: str = typer.Option("dynamic", metavar="dynamic|static",
+                                  help="int8 quantization: dynamic (inputs quantized on the fly) or static "
+                                       "(input ranges calibrated on the built-in samples)."),
     strength_input: bool = typer.Option(False, "--strength-input",
                                         help="Give the painter a strength input (0..1); without it, strength 1."),
     overwrite: bool = typer.Option(False, help="Replace the files of an existing, non-empty folder."),
@@ -26,7 +29,9 @@ def export(
     """Export the default pipeline (draft, palette step, revision) as ONNX graphs that other engines can run."""
     from .. import api
 
-    sizes = api.export(output, format=format, levels=levels, int8=int8, overwrite=overwrite,
+    if int8_mode not in ("dynamic", "static"):
+        raise BrushworkError(f"--int8-mode must be dynamic or static, got {int8_mode!r}")
+    sizes = api.export(output, format=format, levels=levels, int8=int8 and int8_mode, overwrite=overwrite,
                        strength_input=strength_input)
     if not quiet:
         for name, size in sizes.items():

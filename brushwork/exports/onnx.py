@@ -11,6 +11,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import BrushworkError
@@ -126,24 +127,71 @@ def export_split_painter(drafter_path: Path, reviser_path: Path, painter: graphs
                                                   {"photo": photo_axes, "draft": draft_axes, "picture": photo_axes}))
 
 
-def quantize(src: Path, dst: Path) -> None:
-    """An int8 copy of a graph: the convolutions' weights in 8 bits, their inputs quantized on the fly
-    (onnxruntime's dynamic quantization). The palette step and resizing stay in fp32."""
-    need("onnxruntime")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+INT8_MODES = ("dynamic", "static")
 
-    logging.disable(logging.WARNING)  # its advice to pre-process first (shape inference) is for static quantization
+
+def calibration_feeds(encoder: torch.nn.Module, levels: int, strength_input: bool) -> list[dict]:
+    """Painter inputs for static quantization's calibration: the built-in sample photos, each at the top of
+    the painter's size range and mirrored, with three built-in styles."""
+    from ..assets import gallery
+    from ..core.images import load_image, resize_long_side
+
+    _, hi = size_range(levels)
+    photos = [resize_long_side(load_image(p), hi) for p in gallery.samples().values()]
+    photos += [p.flip(-1) for p in photos]
+    feeds = []
+    with torch.no_grad():
+        for k, name in enumerate(("starry-night", "great-wave", "composition-vii")):
+            style = encoder(load_image(gallery.resolve(name))).numpy()
+            for photo in photos[k % 2::2]:
+                feed = {"photo": photo.numpy(), "style": style}
+                if strength_input:
+                    feed["strength"] = np.ones(1, np.float32)
+                feeds.append(feed)
+    return feeds
+
+
+def quantize(src: Path, dst: Path, mode: str = "dynamic", feeds: list[dict] | None = None) -> None:
+    """An int8 copy of a graph: the encoder's and revision networks' convolutions in 8 bits. dynamic: weights
+    in 8 bits, each input quantized on the fly; static: inputs on ranges calibrated on `feeds` (QDQ format,
+    weights per channel). The drafting network stays fp32 (its inputs carry the style's statistics: quantized,
+    it more than doubles the error on the eval set), as do the palette step and resizing."""
+    need("onnxruntime")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self):
+            self.rest = iter(feeds or [])
+
+        def get_next(self):
+            return next(self.rest, None)
+
+    onnx = need("onnx")
+    draft = [n.name for n in onnx.load(str(src)).graph.node if n.op_type == "Conv" and "/draft/" in n.name]
+
+    def write(p: Path) -> None:
+        if mode == "dynamic":
+            quantize_dynamic(str(src), str(p), op_types_to_quantize=["Conv"], weight_type=QuantType.QUInt8,
+                             nodes_to_exclude=draft)
+        else:
+            quantize_static(str(src), str(p), Feeds(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=draft)
+
+    logging.disable(logging.WARNING)  # its advice to run shape inference first: the graphs export with shapes
     try:
-        _replace_into(dst, lambda p: quantize_dynamic(str(src), str(p), op_types_to_quantize=["Conv"],
-                                                      weight_type=QuantType.QUInt8))
+        _replace_into(dst, write)
     finally:
         logging.disable(logging.NOTSET)
 
 
-def export(out_dir: str | Path, levels: int = 1, int8: bool = False, overwrite: bool = False,
+def export(out_dir: str | Path, levels: int = 1, int8: bool | str = False, overwrite: bool = False,
            weights_dir: str | None = None, palette: float = 0.65, strength_input: bool = False) -> dict:
-    """Write style_encoder.onnx, painter.onnx (and painter_int8.onnx with int8), brushwork.json and README.md
-    into out_dir; returns {file name: size in bytes}."""
+    """Write style_encoder.onnx, painter.onnx (and painter_int8.onnx with int8: True or "dynamic", or
+    "static"), brushwork.json and README.md into out_dir; returns {file name: size in bytes}."""
+    int8 = "dynamic" if int8 is True else (int8 or False)
+    if int8 and int8 not in INT8_MODES:
+        raise BrushworkError(f"unknown int8 mode {int8!r}; choose dynamic or static")
     if not 0 <= levels <= 5:
         raise BrushworkError(f"levels must be between 0 and 5, got {levels}")
     if not 0.0 <= palette <= 1.0:
@@ -157,7 +205,8 @@ def export(out_dir: str | Path, levels: int = 1, int8: bool = False, overwrite: 
     export_style_encoder(out / "style_encoder.onnx", encoder)
     export_painter(out / "painter.onnx", painter, strength_input)
     if int8:
-        quantize(out / "painter.onnx", out / "painter_int8.onnx")
+        feeds = calibration_feeds(encoder, levels, strength_input) if int8 == "static" else None
+        quantize(out / "painter.onnx", out / "painter_int8.onnx", int8, feeds)
     elif (out / "painter_int8.onnx").exists():  # an older int8 painter would not match the new fp32 one
         (out / "painter_int8.onnx").unlink()
     meta = metadata(levels, palette, int8, strength_input)
@@ -166,7 +215,7 @@ def export(out_dir: str | Path, levels: int = 1, int8: bool = False, overwrite: 
     return {f: (out / f).stat().st_size for f in FILES if (out / f).exists()}
 
 
-def metadata(levels: int, palette: float, int8: bool, strength_input: bool = False) -> dict:
+def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool = False) -> dict:
     """What an app needs to know about the exported graphs (written as brushwork.json)."""
     from .. import __version__
 
@@ -192,8 +241,9 @@ def readme(meta: dict) -> str:
     at_strength = ("at the strength given (0: the photo, 1: all style; below 1 it drafts twice)"
                    if meta["strength_input"] else "at strength 1 (all style; export with --strength-input for a "
                                                    "strength input)")
-    int8 = ("\n`painter_int8.onnx` is the same painter with its convolutions quantized to 8 bits (onnxruntime "
-            "dynamic quantization); it takes and returns the same tensors.\n" if meta["int8"] else "")
+    int8 = (f"\n`painter_int8.onnx` is the same painter with its encoder and revision convolutions quantized to "
+            f"8 bits (onnxruntime {meta['int8']} quantization; the drafting network stays fp32); it takes and "
+            "returns the same tensors.\n" if meta["int8"] else "")
     feed = ', "strength": np.array([0.8], np.float32)' if meta["strength_input"] else ""
     return f"""# brushwork LapStyle, exported to ONNX
 
