@@ -20,6 +20,7 @@ from PIL import Image
 from .assets import gallery
 from .assets.brush import is_brush, load_brush
 from .core import budget, color, pyramid
+from .core.masks import region_weights
 from .core.images import (fit_size, load_array, load_image, mirror_pad, resize, resize_long_side, to_pil,
                           to_tensor)
 from .errors import BrushworkError
@@ -192,7 +193,8 @@ class Stylizer:
 
     def stylize_tensor(self, content, style, *, method: str | None = None, style_weights=None, masks=None,
                        preserve_color: str | None = None, color_from=None, allow_huge: bool = False,
-                       callback=None, backend: str | None = None, **options) -> torch.Tensor:
+                       callback=None, backend: str | None = None, feather: float | None = None,
+                       **options) -> torch.Tensor:
         """Like `stylize`, returning a (1, 3, H, W) float tensor in [0, 1]."""
         method = method or self.method
         mod = method_module(method)
@@ -221,6 +223,7 @@ class Stylizer:
         if masks is not None:
             mask_ts = [fit_mask(load_mask(m, allow_huge), photo_hw, tuple(content_t.shape[-2:]), i)
                        for i, m in enumerate(masks)]
+            mask_ts = region_weights(mask_ts, style_weights, feather)  # soft edges, full strength, no gaps
         out_hw = tuple(content_t.shape[-2:])
         pad = paint_padding(opts, out_hw)
         x = content_t
@@ -269,7 +272,11 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
         size=512: long side of the output in pixels; sizes that cannot fit in memory are refused up front.
         strength: 0 = the photo, 1 = all style, 0.5 about halfway (content loss); default 1.0 for every method.
         style_weights=None: one weight per style to blend them (default: equal).
-        masks=None: one mask per style (white = that style's region), same aspect ratio as the photo.
+        masks=None: one mask per style (white = that style's region), same aspect ratio as the photo. Their
+            edges are feathered and they are made to share every pixel: each region has its style at full
+            strength, and a gap no mask covers takes the styles by their weights.
+        feather=None: the masks' soft edge, a Gaussian sigma in px at the output (None: 1.2% of the long side,
+            at least 2 px; 0: hard edges).
         preserve_color=None: keep the photo's colours: "luminance" (the painting's light and dark with the
             photo's colours) or "meancov" (the style recoloured to the photo's colour mean and covariance first).
         color_from=None: take the colours of this picture (e.g. another painting).

@@ -98,16 +98,21 @@ def palette_plan(reference: torch.Tensor, iterations: int = 12, seed: int = 0,
 
 
 def transfer_palette(img: torch.Tensor, reference: torch.Tensor | None = None, iterations: int = 12, seed: int = 0,
-                     sample: int = 4096, plan: list | None = None) -> torch.Tensor:
+                     sample: int = 4096, plan: list | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
     """`img` recoloured so its whole colour distribution matches `reference`'s (sliced optimal transport, Pitie
     et al.): unlike mean/covariance matching it moves hues, e.g. a green river into a painting's blues and ochres.
 
     Each iteration matches the 1-D distributions along three random orthogonal axes: the map from the image's
     quantiles to the reference's is learned on up to `sample` of its pixels and applied to all of them, so the
-    cost stays a few ms at any size. `plan` (from `palette_plan`) stands for reference, iterations and seed."""
+    cost stays a few ms at any size. `plan` (from `palette_plan`) stands for reference, iterations and seed.
+    `where` ((1, 1, H, W), > 0.5 = in): learn the map on those pixels only, e.g. one style's region, so that region
+    takes the painting's whole palette rather than the slice the rest of the picture leaves it."""
     plan = plan if plan is not None else palette_plan(reference, iterations, seed, sample)
     x = img.float().flatten(2)[0].contiguous()  # (3, N)
-    xs = x[:, ::max(1, x.shape[1] // sample)].t().contiguous()  # (n, 3)
+    pool = x
+    if where is not None and bool((where > 0.5).any()):
+        pool = x[:, (where > 0.5).flatten()]
+    xs = pool[:, ::max(1, pool.shape[1] // sample)].t().contiguous()  # (n, 3)
     basis = torch.eye(3)  # the full image is kept in the last iteration's rotated axes: one product per step
     for rot, tgt in plan:
         table = _table(_quantiles(xs @ rot), tgt)  # from the image's 256 quantiles along each axis to the reference's

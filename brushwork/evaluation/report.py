@@ -46,7 +46,7 @@ def _num(v, key: str) -> str:
     if key in ("color_swd", "border_bands"):
         return f"{v:.1f}"
     if key in ARTIFACTS:
-        return f"{v:.3f}"
+        return f"{v:.3g}" if abs(v) < 0.01 else f"{v:.3f}"
     if key == "seconds":
         return f"{v:.2f}"
     if key == "peak_rss_mb":

@@ -133,7 +133,8 @@ def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, ge
     if opts.init == "matched" and opts.strength > 0:
         if masks:  # each region in its own painting's palette
             regions = [resize(m, tuple(content.shape[-2:])) for m in masks]
-            painted = sum(r * transfer_palette(content, s) for r, s in zip(regions, styles)) / (sum(regions) + 1e-6)
+            painted = sum(r * transfer_palette(content, s, where=r) for r, s in zip(regions, styles)) / (
+                sum(regions) + 1e-6)  # each region's colours onto its painting's whole palette
         else:
             painted = transfer_palette(content, styles[max(range(len(styles)), key=lambda i: weights[i])])
         mix = pull(opts.strength)
