@@ -36,6 +36,28 @@ SMALL_PHOTO_SIDE = 64  # under this on its short side a photo is painted, with a
 MIN_PAINT_SIDE = 16  # the networks' shortest side (at the draft for lapstyle); thinner pictures are mirror-padded
 
 
+# quality presets: (method, its options, what it costs). Times: a 2-core CPU at 512 px (README's speed table)
+QUALITY = {
+    "fast": ("lapstyle", {"draft_size": 128}, "lapstyle with a 128 px draft, about 0.1 s at 512 px"),
+    "balanced": ("lapstyle", {}, "lapstyle (the default), about 0.2 s at 512 px"),
+    "best": ("optimize", {"size": 512}, "optimize (Gatys, most faithful texture) at 512 px, about 15-45 s"),
+}
+
+
+def apply_quality(quality: str | None, method: str | None, options: dict) -> tuple[str, dict]:
+    """The method and options a `quality` preset ("fast", "balanced", "best") stands for, under the caller's own:
+    options given explicitly win, and a method other than the preset's replaces it (and its options).
+    No preset: the method given, or the default."""
+    if quality is None:
+        return method or DEFAULT_METHOD, options
+    if quality not in QUALITY:
+        raise BrushworkError(f"unknown quality {quality!r}; choose one of {', '.join(QUALITY)}")
+    preset_method, preset, _ = QUALITY[quality]
+    if method not in (None, preset_method):
+        return method, options
+    return preset_method, {**preset, **{k: v for k, v in options.items() if v is not None}}
+
+
 def method_module(name: str):
     """The module implementing a method (each has `Options` and `stylize`)."""
     if name not in METHODS:
@@ -155,9 +177,10 @@ def _crop_events(callback, pad: tuple[int, int, int, int], hw: tuple[int, int]):
 class Stylizer:
     """Loads the encoder once, caches style statistics per style image, and stylizes many pictures."""
 
-    def __init__(self, method: str = DEFAULT_METHOD, progress: bool = True):
-        method_module(method)
-        self.method = method
+    def __init__(self, method: str | None = None, progress: bool = True, quality: str | None = None):
+        self.method, _ = apply_quality(quality, method, {})  # the method it paints with unless told otherwise
+        method_module(self.method)
+        self.quality, self._chosen = quality, method
         self.progress = progress
         self.cache = LRUCache(CACHE_ENTRIES)  # bounded: a server keeps one Stylizer for days
         self._styles = LRUCache(CACHE_ENTRIES)
@@ -194,8 +217,11 @@ class Stylizer:
     def stylize_tensor(self, content, style, *, method: str | None = None, style_weights=None, masks=None,
                        preserve_color: str | None = None, color_from=None, allow_huge: bool = False,
                        callback=None, backend: str | None = None, feather: float | None = None,
-                       **options) -> torch.Tensor:
+                       quality: str | None = None, **options) -> torch.Tensor:
         """Like `stylize`, returning a (1, 3, H, W) float tensor in [0, 1]."""
+        quality = quality or self.quality
+        if quality:
+            method, options = apply_quality(quality, method or self._chosen, options)
         method = method or self.method
         mod = method_module(method)
         styles = style if isinstance(style, (list, tuple)) else [style]
@@ -258,7 +284,8 @@ class Stylizer:
 _default: dict[str, Stylizer] = {}
 
 
-def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False, **options) -> Image.Image:
+def stylize(content, style, method: str | None = None, progress: bool = False, quality: str | None = None,
+            **options) -> Image.Image:
     """Paint `content` in the style of `style` and return a PIL image (one call; repeated calls share caches).
 
     content: a path, a built-in sample ('sample:tubingen'), a PIL image or a numpy array (HxW or HxWx3/4;
@@ -269,6 +296,9 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
     progress: show a progress bar (default False).
 
     Common options (every method):
+        quality=None: a preset instead of choosing a method: "fast" (lapstyle with a 128 px draft, about 0.1 s
+            at 512 px on a 2-core CPU), "balanced" (lapstyle, about 0.2 s) or "best" (optimize at 512 px, about
+            15-45 s). A method or option given as well overrides the preset's.
         size=512: long side of the output in pixels; sizes that cannot fit in memory are refused up front.
         strength: 0 = the photo, 1 = all style, 0.5 about halfway (content loss); default 1.0 for every method.
         style_weights=None: one weight per style to blend them (default: equal).
@@ -294,6 +324,7 @@ def stylize(content, style, method: str = DEFAULT_METHOD, progress: bool = False
     (style_size, tile, tile_above). An option the method does not have is an error naming the ones it has.
     Bad input raises `brushwork.BrushworkError` with a one-line message.
     """
+    method, options = apply_quality(quality, method, options)
     if method not in _default:
         _default[method] = Stylizer(method, progress=progress)
     st = _default[method]

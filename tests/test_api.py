@@ -145,7 +145,7 @@ def test_help_explains_every_common_option_with_its_default():
     """help(brushwork.stylize) names each common option with the default the code has, and each method's Options."""
     doc = inspect.getdoc(brushwork.stylize)
     common = {"size", "strength", "style_weights", "masks", "preserve_color", "color_from", "style_scale", "seed",
-              "precision", "allow_huge", "callback", "backend"}
+              "precision", "allow_huge", "callback", "backend", "feather", "quality"}
     sig = inspect.signature(api.Stylizer.stylize_tensor).parameters
     assert {n for n in sig if sig[n].kind == inspect.Parameter.KEYWORD_ONLY} - {"method"} <= common
     for name in common:

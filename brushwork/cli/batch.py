@@ -42,7 +42,7 @@ def batch_command(
     values = {k: shared[k] for k in ("size", "strength", "style_scale", "seed", "precision", "iterations",
                                      "optimizer", "style_loss", "init", "content_layer", "tv_weight", "loss_net",
                                      "draft_size")}
-    method, options = stylize_cmd.method_options(shared["method"], **values)
+    method, options = stylize_cmd.method_options(shared["method"], shared["quality"], **values)
     settings = BatchSettings(styles=list(style), method=method, options=options, style_weights=weights, masks=mask,
                              preserve_color=shared["preserve_color"], color_from=shared["color_from"],
                              allow_huge=shared["allow_huge"], bits=shared["bits"], styles_grid=styles_grid,
