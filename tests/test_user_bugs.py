@@ -205,3 +205,35 @@ def test_learn_style_bar_counts_down_the_time_budget(tmp_path):
     assert totals == {"3"}, proc.stderr
     shown = [int(p) for p in re.findall(r"train [\w-]+:\s+(\d+)%", proc.stderr)]
     assert shown and shown[-1] == 100 and shown == sorted(shown), proc.stderr
+
+
+def help_of(*command) -> str:
+    proc = subprocess.run([sys.executable, "-m", "brushwork.cli", *command, "--help"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_help_agrees_with_the_code():
+    from brushwork.core import color
+    from brushwork.evaluation import votes
+    from brushwork.video import stylize as video
+
+    serve = " ".join(help_of("evaluate-serve").split())
+    assert f"REPORT_DIR/{votes.VOTES_FILE}" in serve and votes.VOTES_FILE == "votes.jsonl"
+    clip = " ".join(help_of("video").split())
+    assert f"its fine detail at {video.DETAIL_WEIGHT:g}x that" in clip
+    listed = re.search(r"--preserve-color ([\w|]+)", clip).group(1).split("|")
+    assert listed == ["luminance", "meancov"] and all(color.check_mode(m) == m for m in listed)
+    batch = " ".join(help_of("batch").split())
+    assert re.search(r"--output-dir -o DIR Folder for the outputs", batch)
+
+
+@pytest.mark.parametrize("command", [("stylize",), ("video",), ("evaluate-video",), ("batch",), ("evaluate-serve",)])
+def test_option_placeholders_are_words_not_python_types(command):
+    """Every option shows a placeholder in words (FILE|NAME, PX, 0..1, N) or none (flags), never typer's <str>,
+    <int>, <bool> or <list[str]>; only the --help row keeps typer's own."""
+    rows = [ln for ln in help_of(*command).splitlines() if re.match(r"\s*│\s*\*?\s*--", ln) and "--help" not in ln]
+    assert rows
+    typed = [ln.split("│")[1].strip() for ln in rows if re.search(r"<[a-z\[\]]+>", ln)]
+    assert not typed, typed

@@ -19,20 +19,28 @@ NOT_SHARED = {"content", "output", "preview", "preview_every"}  # one-picture op
 
 
 def batch_command(
-    inputs: List[str] = typer.Argument(..., help="Images, videos, folders or glob patterns (quote them) to paint."),
-    outdir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the outputs and manifest.jsonl."),
-    engine: str = typer.Option("local", help="local (worker processes on this machine) or ray."),
-    ray_address: Optional[str] = typer.Option(None, help="[ray] Cluster address (default: start a local Ray)."),
-    workers: Optional[int] = typer.Option(None, help="Worker processes / Ray actors (default: local, one per 2 "
-                                                      "cores; ray, one per cluster CPU / --threads)."),
-    threads: Optional[int] = typer.Option(None, help="Threads per worker (default: local, cores / workers; ray, 1)."),
-    styles_grid: bool = typer.Option(False, help="Paint each input in each --style separately (not a blend)."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Also look in sub-folders (and ** in globs)."),
-    format: str = typer.Option("png", "--format", help="Image output format: png, jpg, tif or webp."),
+    inputs: List[str] = typer.Argument(..., metavar="INPUTS...", show_default=False,
+                                       help="Images, videos, folders or glob patterns (quote them) to paint."),
+    outdir: Path = typer.Option(..., "--output-dir", "-o", metavar="DIR", show_default=False,
+                                help="Folder for the outputs and manifest.jsonl (-o is a folder here, not a "
+                                     "file as in `stylize`)."),
+    engine: str = typer.Option("local", metavar="local|ray", help="local (worker processes on this machine) or ray."),
+    ray_address: Optional[str] = typer.Option(None, metavar="ADDRESS", show_default="start a local Ray",
+                                              help="\\[ray] Cluster address."),
+    workers: Optional[int] = typer.Option(None, metavar="N", show_default=False,
+                                          help="Worker processes / Ray actors (default: local, one per 2 cores; "
+                                               "ray, one per cluster CPU / --threads)."),
+    threads: Optional[int] = typer.Option(None, metavar="N", show_default=False,
+                                          help="Threads per worker (default: local, cores / workers; ray, 1)."),
+    styles_grid: bool = typer.Option(False, metavar="", help="Paint each input in each --style separately "
+                                                             "(not a blend)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", metavar="",
+                                   help="Also look in sub-folders (and ** in globs)."),
+    format: str = typer.Option("png", "--format", metavar="png|jpg|tif|webp", help="Image output format."),
     **shared,
 ):
-    """Paint many INPUTS (files, folders, globs) with --style into OUTDIR; re-runs skip finished outputs (and refuse
-    outputs painted with other settings unless --overwrite)."""
+    """Paint many INPUTS (files, folders, globs) with --style into the --output-dir folder; re-runs skip finished
+    outputs (and refuse outputs painted with other settings unless --overwrite)."""
     from ..batch import BatchSettings, run_batch
 
     style, mask = shared["style"], shared["mask"]

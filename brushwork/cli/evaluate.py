@@ -73,11 +73,12 @@ def evaluate_command(
 
 
 def serve_command(
-    report_dir: Path = typer.Argument(..., help="A folder written by `brushwork evaluate`."),
-    port: int = typer.Option(8000, help="Port to listen on."),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    report_dir: Path = typer.Argument(..., metavar="REPORT_DIR", show_default=False,
+                                      help="A folder written by `brushwork evaluate`."),
+    port: int = typer.Option(8000, metavar="PORT", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Address to listen on."),
 ):
-    """Serve a report and save the votes cast on its rate page into REPORT_DIR/votes.json."""
+    """Serve a report and save the votes cast on its rate page into REPORT_DIR/votes.jsonl (one vote a line)."""
     from ..evaluation.votes import make_server
 
     server = make_server(report_dir, port, host)

@@ -164,9 +164,9 @@ def stylize(
                                                 "--preview-every iterations; lapstyle: each level; adain: "
                                                 "the result)."),
     bits: int = typer.Option(8, metavar="8|16", help="Bits per channel (16: .png or .tif)."),
-    overwrite: bool = typer.Option(False, help="Replace the output file if it exists."),
-    allow_huge: bool = typer.Option(False, help="Accept images over 80 megapixels."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    overwrite: bool = typer.Option(False, metavar="", help="Replace the output file if it exists."),
+    allow_huge: bool = typer.Option(False, metavar="", help="Accept images over 80 megapixels."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar."),
     backend: str = typer.Option("torch", metavar="torch|onnxruntime",
                                 help="onnxruntime: the exported graphs (lapstyle, one style; "
                                      "pip install 'brushwork[onnx]')."),

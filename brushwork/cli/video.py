@@ -17,23 +17,36 @@ def _method_options(strength, draft_size, style_scale, precision) -> dict:
 
 
 def video(
-    input: Path = typer.Argument(..., help="Video to paint (anything FFmpeg reads)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output video: .mp4 (H.264) or .webm (VP9)."),
-    style: List[str] = typer.Option(..., "--style", "-s", help="Style image, built-in name or .brush; repeat to blend."),
-    style_weights: Optional[str] = typer.Option(None, help="Blend weights, one per style, e.g. 0.7,0.3."),
-    size: int = typer.Option(640, help="Long side of the output frames in pixels."),
-    strength: Optional[float] = typer.Option(None, help="Style strength from 0 (photo) to 1 (all style)."),
-    consistency: float = typer.Option(0.9, help="Temporal consistency 0..1: weight of the previous frame, "
-                                                  "warped along optical flow (0 = frame by frame; its fine "
-                                                  "detail at 0.55x that, so texture stays)."),
-    preserve_color: Optional[str] = typer.Option(None, help="Keep the clip's colours: luminance or histogram."),
-    color_from: Optional[str] = typer.Option(None, help="Take the colours of this picture."),
-    style_scale: Optional[float] = typer.Option(None, help="Scale of the style's brush strokes (1 = as is)."),
-    draft_size: Optional[int] = typer.Option(None, help="Resolution of LapStyle's Drafting network (256 or 128)."),
-    precision: Optional[str] = typer.Option(None, help="auto (default), bf16 or fp32."),
-    crf: int = typer.Option(20, help="Video quality: lower is better and bigger (H.264 CRF)."),
-    overwrite: bool = typer.Option(False, help="Replace the output file if it exists."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    input: Path = typer.Argument(..., metavar="INPUT", show_default=False,
+                                 help="Video to paint (anything FFmpeg reads)."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE", show_default=False,
+                                help="Output video: .mp4 (H.264) or .webm (VP9)."),
+    style: List[str] = typer.Option(..., "--style", "-s", metavar="FILE|NAME", show_default=False,
+                                    help="Style image, built-in name or .brush; repeat to blend."),
+    style_weights: Optional[str] = typer.Option(None, metavar="W1,W2,...", show_default="equal",
+                                                help="Blend weights, one per --style, e.g. 0.7,0.3."),
+    size: int = typer.Option(640, metavar="PX", help="Long side of the output frames in pixels."),
+    strength: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0",
+                                             help="Style strength from 0 (the clip) to 1 (all style)."),
+    consistency: float = typer.Option(0.9, metavar="0..1", help="Temporal consistency: weight of the previous "
+                                                                 "frame, warped along optical flow (0 = frame by "
+                                                                 "frame; its fine detail at 0.5x that, so texture "
+                                                                 "stays)."),
+    preserve_color: Optional[str] = typer.Option(None, metavar="luminance|meancov", show_default="off",
+                                                 help="Keep the clip's colours: luminance, or meancov (the style "
+                                                      "recoloured to the first frame's mean/covariance; "
+                                                      "'histogram' is an old name for it)."),
+    color_from: Optional[str] = typer.Option(None, metavar="FILE|NAME", show_default=False,
+                                             help="Take the colours of this picture."),
+    style_scale: Optional[float] = typer.Option(None, metavar="X", show_default="1.0",
+                                                help="Scale of the style's brush strokes (2 = twice as big)."),
+    draft_size: Optional[int] = typer.Option(None, metavar="PX", show_default="256",
+                                             help="Resolution of LapStyle's Drafting network (128: faster)."),
+    precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
+                                            help="auto: bf16 where the CPU computes it natively, else fp32."),
+    crf: int = typer.Option(20, metavar="N", help="Video quality: lower is better and bigger (H.264 CRF)."),
+    overwrite: bool = typer.Option(False, metavar="", help="Replace the output file if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar."),
     backend: str = typer.Option("torch", metavar="torch|onnxruntime",
                                 help="onnxruntime: the exported graphs (one style; "
                                      "pip install 'brushwork[onnx]')."),
@@ -58,18 +71,24 @@ def video(
 
 
 def evaluate_video(
-    input: Path = typer.Argument(..., help="Video to measure on."),
-    style: List[str] = typer.Option(..., "--style", "-s", help="Style image or built-in name."),
-    consistency: Optional[List[float]] = typer.Option(None, help="Consistency values to compare (repeat); "
-                                                                 "default 0 and 0.9."),
-    size: int = typer.Option(640, help="Long side of the frames in pixels."),
-    strength: Optional[float] = typer.Option(None, help="Style strength from 0 to 1."),
-    draft_size: Optional[int] = typer.Option(None, help="Resolution of LapStyle's Drafting network."),
-    every: int = typer.Option(1, help="Score content and style losses on every N-th frame."),
-    max_frames: Optional[int] = typer.Option(None, help="Only the first N frames (a short, quick measurement)."),
-    keep: Optional[Path] = typer.Option(None, help="Keep the stylized clips in this folder."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows to this JSON file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    input: Path = typer.Argument(..., metavar="INPUT", show_default=False, help="Video to measure on."),
+    style: List[str] = typer.Option(..., "--style", "-s", metavar="FILE|NAME", show_default=False,
+                                    help="Style image or built-in name."),
+    consistency: Optional[List[float]] = typer.Option(None, metavar="0..1", show_default="0 and 0.9",
+                                                      help="Consistency values to compare (repeat)."),
+    size: int = typer.Option(640, metavar="PX", help="Long side of the frames in pixels."),
+    strength: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0",
+                                             help="Style strength from 0 to 1."),
+    draft_size: Optional[int] = typer.Option(None, metavar="PX", show_default="256",
+                                             help="Resolution of LapStyle's Drafting network."),
+    every: int = typer.Option(1, metavar="N", help="Score content and style losses on every N-th frame."),
+    max_frames: Optional[int] = typer.Option(None, metavar="N", show_default="all",
+                                             help="Only the first N frames (a short, quick measurement)."),
+    keep: Optional[Path] = typer.Option(None, metavar="DIR", show_default=False,
+                                        help="Keep the stylized clips in this folder."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", show_default=False,
+                                            help="Also write the rows to this JSON file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar."),
 ):
     """Warping error (flicker), per-frame content / style losses and fps of INPUT stylized at each consistency."""
     from ..video.evaluate import evaluate_video as run
