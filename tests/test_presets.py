@@ -90,3 +90,25 @@ def test_cli_quality_flag(tmp_path):
                                                           "fast, balanced, best")
     helptext = " ".join(run_cli("stylize", "--help").stdout.split())
     assert "fast|balanced|best" in helptext and "~0.1 s" in helptext and "~15-45 s" in helptext
+
+
+@pytest.mark.slow
+def test_video_quality_flag(tmp_path):
+    """`video --quality fast` paints the frames --draft-size 128 paints, and not the default's."""
+    import av
+
+    from test_video import cut
+
+    clip = cut(tmp_path / "clip.mp4", frames=3, width=256)
+
+    def frames(*extra):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}.mp4"
+        p = run_cli("video", clip, "-o", out, "-s", STYLE, "--size", "256", "--consistency", "0", "-q", *extra)
+        assert p.returncode == 0, p.stderr
+        with av.open(str(out)) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.float32)
+
+    fast, same, default = frames("--quality", "fast"), frames("--draft-size", "128"), frames()
+    assert fast.shape == same.shape == default.shape and len(fast) == 3
+    assert np.abs(fast - same).mean() < 1.0
+    assert np.abs(fast - default).mean() > 5.0

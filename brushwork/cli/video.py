@@ -25,6 +25,10 @@ def video(
                                     help="Style image, built-in name or .brush; repeat to blend."),
     style_weights: Optional[str] = typer.Option(None, metavar="W1,W2,...", show_default="equal",
                                                 help="Blend weights, one per --style, e.g. 0.7,0.3."),
+    quality: Optional[str] = typer.Option(None, metavar="fast|balanced|best", show_default="balanced",
+                                          help="A preset: fast = lapstyle with a 128 px draft; balanced = lapstyle; "
+                                               "best = optimize (Gatys), about a minute a frame. --draft-size and "
+                                               "other options override it."),
     size: int = typer.Option(640, metavar="PX", help="Long side of the output frames in pixels."),
     strength: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0",
                                              help="Style strength from 0 (the clip) to 1 (all style)."),
@@ -61,10 +65,11 @@ def video(
     weights = _parse_weights(style_weights)
     if weights is not None and len(weights) != len(style):
         raise BrushworkError(f"{len(weights)} --style-weights for {len(style)} styles; give one per style")
+    method, options = api.apply_quality(quality, None, _method_options(strength, draft_size, style_scale, precision))
+    options.pop("size", None)  # the frames' size is --size
     res = stylize_video(input, output, list(style), size=size, consistency=consistency, style_weights=weights,
                         preserve_color=preserve_color, color_from=color_from, overwrite=overwrite,
-                        progress=not quiet, crf=crf, backend=backend,
-                        **_method_options(strength, draft_size, style_scale, precision))
+                        progress=not quiet, crf=crf, backend=backend, method=method, **options)
     skipped = f", {res.skipped} skipped (failed to decode)" if res.skipped else ""
     typer.echo(f"wrote {res.path} ({res.width}x{res.height}, {res.frames} frames{skipped}, {res.cuts} scene cuts, "
                f"{res.fps:.2f} fps, audio {res.audio})", err=True)
