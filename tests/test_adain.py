@@ -33,6 +33,7 @@ def test_weights_are_the_drafting_networks_and_match_sha256():
     assert all(torch.equal(net.state_dict()[k], v.float()) for k, v in state.items())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [101, 200, 333])
 def test_any_size_and_aspect(st, eval_content, eval_style, size):
     content = load_image(eval_content[0], size=size)
@@ -54,6 +55,7 @@ def test_strength_zero_is_the_photo(st, eval_content, eval_style):
     check_strength_zero_is_the_photo(st, eval_content[1], eval_style[0])
 
 
+@pytest.mark.slow
 def test_tiles_agree_with_whole_image(eval_content, eval_style):
     content = load_image(eval_content[2], size=400)
     style = load_image(eval_style[0], size=256)
@@ -66,6 +68,7 @@ def test_tiles_agree_with_whole_image(eval_content, eval_style):
     assert (tiled - whole).abs().max() < 1e-4
 
 
+@pytest.mark.slow
 def test_tiles_with_masks_agree_with_whole_image(eval_content, eval_style):
     content = load_image(eval_content[2], size=400)
     styles = [load_image(s, size=256) for s in eval_style[:2]]
@@ -77,6 +80,7 @@ def test_tiles_with_masks_agree_with_whole_image(eval_content, eval_style):
     assert (tiled - whole).abs().max() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not __import__("brushwork.core.precision").core.precision.native_bf16(),
                     reason="bf16 is emulated on this CPU (10-100x slower); runs where bf16 is native")
 def test_tiles_in_bf16_agree_with_whole_image(eval_content, eval_style):

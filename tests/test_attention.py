@@ -40,6 +40,7 @@ def feats(encoder):
     return run
 
 
+@pytest.mark.slow
 def test_style_equal_to_content_gives_back_its_statistics(eval_content):
     """The photo as its own painting: the picture keeps the photo's colour mean and spread (per channel)."""
     st = Stylizer("attention", progress=False)
@@ -77,6 +78,7 @@ def test_two_region_style_maps_each_region_to_its_counterpart(feats):
         assert own > 0.7, (side, float(own))  # most of the heat in the matching half (chance: 0.5)
 
 
+@pytest.mark.slow
 def test_attention_method_paints_regions_from_their_counterparts():
     photo = two_regions(SKY, GRASS, size=256)
     style = two_regions(NIGHT_SKY, OCHRE_FIELD, size=256, seed=1)
@@ -92,6 +94,7 @@ def test_attention_method_paints_regions_from_their_counterparts():
     assert (left - right).norm() > (lap_left - lap_right).norm()
 
 
+@pytest.mark.slow
 def test_keys_are_capped_for_large_styles(feats, eval_style):
     style = load_image(eval_style[0], size=1024)
     attn = AttentionTransfer(max_keys=512)
@@ -115,12 +118,14 @@ def test_memory_stays_bounded_at_4096(tmp_path):
     assert peak < 3 * 2 ** 30, f"peak RSS {peak / 2 ** 30:.2f} GiB at 4096 px"
 
 
+@pytest.mark.slow
 def test_strength_blend_and_masks(eval_content, eval_style):
     st = Stylizer("attention", progress=False)
     check_strength_zero_is_the_photo(st, eval_content[0], eval_style[0])
     check_blend_and_masks(st, eval_content[3], eval_style, 256)
 
 
+@pytest.mark.slow
 def test_explain_writes_its_picture_and_peaks_in_the_matching_half(tmp_path):
     import brushwork
     from brushwork.core.images import save_image

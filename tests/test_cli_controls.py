@@ -136,8 +136,12 @@ def test_train_init_from_and_export(tmp_path, tiny_sets, cli):
     init, got = load_file(str(SHIPPED_DRAFT)), load_file(str(export))
     assert got.keys() == init.keys()
     diffs = [(got[k].float() - init[k].float()).abs().max().item() for k in init]
-    assert max(diffs) > 0  # trained: the weights moved
-    assert max(diffs) < 0.01  # from the --init-from weights (a random start is ~0.1 away everywhere)
+    # trained from the --init-from weights: Adam's first steps move each weight by about the learning rate
+    # (1e-4) a step, so after 2 steps most tensors moved by one to two steps (give or take fp16 rounding), none
+    # by much more (a random start would be ~0.1 away everywhere)
+    moved = [d for d in diffs if d > 0.5e-4]
+    assert len(moved) > 0.8 * len(diffs), sorted(diffs)
+    assert max(diffs) < 3e-4, max(diffs)
     from brushwork.nets.lapstyle import draft_design, load_draft
 
     dec = load_draft(str(export))  # the export loads as the model it trained (strict keys), of the shipped design

@@ -59,6 +59,7 @@ def served(report):
     server.server_close()
 
 
+@pytest.mark.slow
 def test_report_has_every_result_and_number(report):
     out, result = report
     assert result["ran"] == 8 + 4 and result["skipped"] == 0  # 2 methods x 2 x 2 pairs, 2 methods x 2 timing sizes
@@ -79,6 +80,7 @@ def test_report_has_every_result_and_number(report):
     assert html.count('src="images/') == 8
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_results_and_force_redoes_them(report, inputs, tmp_path):
     out, _ = report
     images = sorted((out / "images").iterdir())
@@ -112,6 +114,7 @@ def _images_on(page, url):
     return page.eval_on_selector_all("img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (apt-get install chromium), no browser to test in")
 def test_report_displays_in_a_real_browser(report, served):
     sync_playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
@@ -190,6 +193,7 @@ def test_any_registered_method_can_be_evaluated(monkeypatch, inputs, tmp_path):
     assert 'src="images/negative__' in (tmp_path / "r" / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_method_variants_are_compared_side_by_side(inputs, tmp_path):
     """"adain@strength=0" runs as a method of its own: its options recorded, strength 0 keeping the photo."""
     result = evaluate("adain,adain@strength=0", *inputs, tmp_path / "r", size=48, timing_sizes=(), progress=False)
@@ -227,6 +231,7 @@ def test_bad_input_is_a_clear_error(inputs, tmp_path):
         parse_sets(["iterations=5"])
 
 
+@pytest.mark.slow
 def test_cli_writes_a_report_and_reports_errors_in_one_line(inputs, tmp_path):
     def run(*args):
         return subprocess.run([sys.executable, "-m", "brushwork.cli", *map(str, args)], capture_output=True,
@@ -245,6 +250,7 @@ def test_cli_writes_a_report_and_reports_errors_in_one_line(inputs, tmp_path):
     assert not (tmp_path / "r2").exists()
 
 
+@pytest.mark.slow
 def test_outputs_of_another_tool_are_scored_like_the_methods(report, inputs, tmp_path):
     """A brushwork method's pictures, saved to a folder as <photo>__<style>.png, score as that method did."""
     out, result = report
@@ -294,6 +300,7 @@ def test_strength_sweep_expands_methods_and_charts_content_loss(inputs, tmp_path
         evaluate("adain", content, style, tmp_path / "r", strength_sweep=[0, 2])
 
 
+@pytest.mark.slow
 def test_cli_takes_outputs_and_a_strength_sweep(inputs, tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "brushwork.cli", *map(str, a)], capture_output=True,
                                     text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -39,6 +39,7 @@ def test_draft_and_revision_shapes(encoder, eval_content, eval_style):
     assert rev(band, torch.rand(1, 3, 75, 51), style_code(sf)).shape == band.shape
 
 
+@pytest.mark.slow
 def test_draft_then_revision_training_runs(tmp_path):
     common = dict(content_dir=str(EVAL_CONTENT), style_dir=str(EVAL_STYLE), iters=3, batch=1, crop=64,
                   load_size=96, save_every=3, sample_every=3, log_every=1)
@@ -189,6 +190,7 @@ def test_draft_distillation_learns_from_the_teacher_alone(encoder, eval_content,
     assert task.net.rgb[1].weight.grad.abs().sum() > 0 and all(p.grad is None for p in task.teacher.parameters())
 
 
+@pytest.mark.slow
 def test_a_fresh_distillation_run_starts_from_the_teachers_factorisation(tmp_path):
     """`brushwork train lapstyle-draft --teacher`: before its first step the factored student is fitted to the
     teacher (PCA of its responses), so its first logged distance is small."""
@@ -313,6 +315,7 @@ def smoke_weights(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [90, 257, 700])
 def test_any_resolution_keeps_size_and_aspect(smoke_weights, eval_content, eval_style, size):
     from brushwork.methods import lapstyle
@@ -323,6 +326,7 @@ def test_any_resolution_keeps_size_and_aspect(smoke_weights, eval_content, eval_
     assert out.shape == content.shape and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("masked", [False, True])
 def test_revision_tiles_agree_with_whole_image(eval_content, eval_style, masked):
     """The shipped networks (not freshly initialised ones, whose output layer is near zero), with and without
@@ -358,7 +362,20 @@ def test_learn_style_writes_a_brush_that_round_trips(smoke_weights, tmp_path, ev
     assert res.shape == content.shape
     plain = lapstyle.stylize(content, brush.paintings[:1], options=lapstyle.Options(
         draft_size=64, weights_dir=str(smoke_weights)))
-    assert (res - plain).abs().max() > 0  # the brush's fine-tuned revision network is the one used
+    # the brush's fine-tuned revision network is the one used: it paints exactly as that network laid out as a
+    # weights folder (beside the base draft) does, and not as the base networks do
+    from safetensors.torch import save_file
+
+    import shutil
+
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    shutil.copyfile(smoke_weights / "lapstyle_draft.safetensors", tuned / "lapstyle_draft.safetensors")
+    save_file({k: v.contiguous() for k, v in brush.revisions[0].items()}, str(tuned / "lapstyle_rev1.safetensors"))
+    via_folder = lapstyle.stylize(content, brush.paintings[:1], options=lapstyle.Options(
+        draft_size=64, weights_dir=str(tuned)))
+    assert torch.equal(res, via_folder)
+    assert not torch.equal(res, plain)
 
 
 def test_brush_rejects_other_files(tmp_path):
@@ -445,6 +462,7 @@ def test_palette_step_takes_the_paintings_colours(lap, eval_content, eval_style)
 
 
 
+@pytest.mark.slow
 def test_default_takes_the_paintings_fine_texture_and_keeps_the_photo(lap, eval_content, eval_style):
     """The shipped default at 512 px on three eval pairs: the HED VGG's shallow Gram distances to the painting
     (fine grain, edges) are far below those of the pipeline trained without the HED Gram term (0.14-0.15 at

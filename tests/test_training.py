@@ -28,6 +28,7 @@ def test_crop_dataset_samples_in_range():
     assert b.shape == (3, 3, 64, 64) and 0 <= b.min() and b.max() <= 1 and b.std() > 0.05
 
 
+@pytest.mark.slow
 def test_smoke_run_exports_fp16_with_logs_and_pictures(tmp_path):
     path = train(small_cfg(tmp_path, 20))
     state = load_file(str(path))
@@ -39,6 +40,7 @@ def test_smoke_run_exports_fp16_with_logs_and_pictures(tmp_path):
     assert (tmp_path / "samples_000020.jpg").is_file()
 
 
+@pytest.mark.slow
 def test_resume_continues_where_it_stopped(tmp_path):
     train(small_cfg(tmp_path, 10))
     first = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
@@ -69,6 +71,7 @@ def _kill_after_checkpoint(run_dir, iters, sig):
     return torch.load(ckpt, weights_only=False)["iter"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_checkpoint(tmp_path):
     """SIGTERM: the run checkpoints where it stands and the same command continues from there."""
     stopped_at = _kill_after_checkpoint(tmp_path, 400, signal.SIGTERM)
@@ -79,6 +82,7 @@ def test_killed_run_resumes_from_checkpoint(tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iter"] == stopped_at + 3
 
 
+@pytest.mark.slow
 def test_hard_killed_run_resumes_exactly(tmp_path):
     """SIGKILL (no chance to checkpoint): the resumed run restores weights, optimizer state and both RNGs, so it
     ends bit for bit where an uninterrupted run ends, and log.jsonl has each iteration once."""
@@ -161,6 +165,7 @@ def test_resume_compares_the_options_that_define_a_run():
         check_resume(saved, other, override=True)
 
 
+@pytest.mark.slow
 def test_training_in_a_worker_thread(tmp_path):
     """A server runs training off the main thread, where signal handlers cannot be installed, and where process-wide
     settings (thread count, the global RNG) belong to every other thread too: the run leaves them as they were."""
@@ -236,6 +241,7 @@ def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
     assert set(task.export_state()) == set(Decoder().state_dict())
 
 
+@pytest.mark.slow
 def test_fade_run_exports_the_adain_decoder(tmp_path):
     """A fade run trains the whole draft but ships (and exports mid-run) only the AdaIN decoder."""
     from brushwork.nets.adain import Decoder

@@ -121,6 +121,7 @@ def test_cli_paints_a_wide_picture_and_refuses_a_tiny_one_in_one_line(tmp_path):
     assert warned.stderr.startswith("brushwork: warning: the photo is only 60x40 px")
 
 
+@pytest.mark.slow
 def test_video_of_a_text_file_named_jpg_is_one_line(tmp_path):
     fake = tmp_path / "notes.jpg"
     fake.write_text("not a picture\n")

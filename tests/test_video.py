@@ -68,6 +68,7 @@ def streams(path):
     return frames, audio, apackets
 
 
+@pytest.mark.slow
 def test_cli_keeps_frames_and_copies_audio(clip, tmp_path):
     out = tmp_path / "styled.mp4"
     r = brushwork("video", clip, "-o", out, "--style", "starry-night", "--size", WIDTH, "-q")
@@ -93,6 +94,7 @@ def test_webm_reencodes_audio_and_rotation_is_kept(tmp_path):
     assert len(frames) == 4 and frames[0].rotation == 90
 
 
+@pytest.mark.slow
 def test_consistency_lowers_flicker(clip, tmp_path):
     from brushwork import stylize_video
     from brushwork.evaluation.metrics import warping_error
@@ -182,6 +184,7 @@ def test_bad_inputs_one_line_no_output(bad_inputs, tmp_path, name, needle):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_bad_outputs_one_line_nothing_touched(clip, tmp_path):
     existing = tmp_path / "taken.mp4"
     existing.write_bytes(b"mine")
