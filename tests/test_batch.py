@@ -15,6 +15,7 @@ from brushwork.batch import BatchSettings, run_batch
 from brushwork.batch.manifest import read
 
 SIZE = 128  # small: a loaded 2-core machine; the engines' work, not the painting, is under test
+pytestmark = pytest.mark.slow  # each test starts worker processes (or Ray) that load the networks
 
 
 def cli(*args):
@@ -89,7 +90,13 @@ def test_styles_grid_and_bad_settings(photos, tmp_path):
     assert (summary.done, summary.failed) == (2, 0), summary.failures
     names = sorted(p.name for p in (tmp_path / "grid").glob("*.png"))
     assert names == [f"{src.stem}-starry-night.png", f"{src.stem}-the-scream.png"]
-    assert not np.array_equal(*(pixels(tmp_path / "grid" / n) for n in names))
+    from brushwork.assets import gallery
+
+    colour = lambda a: a.reshape(-1, 3).astype(float).mean(0)  # noqa: E731
+    styles = {n: colour(pixels(gallery.resolve(n))) for n in ("starry-night", "the-scream")}
+    for own, other in (("starry-night", "the-scream"), ("the-scream", "starry-night")):
+        got = colour(pixels(tmp_path / "grid" / f"{src.stem}-{own}.png"))  # each painted in its own style alone
+        assert np.linalg.norm(got - styles[own]) < np.linalg.norm(got - styles[other]), own
     for settings, words in ((dict(options={"strength": 3.0}), "strength"), (dict(engine="spark"), "engine"),
                             (dict(styles_grid=True), "two or more")):
         with pytest.raises(BrushworkError, match=words):
@@ -168,7 +175,6 @@ def audio_seconds(path):
     return float((max(e for _, e in spans) - min(s for s, _ in spans)) * stream.time_base)
 
 
-@pytest.mark.slow
 def test_rerun_with_other_settings_refused_unless_overwrite(photos, tmp_path):
     """Outputs painted with other settings are neither skipped as done nor repainted unasked: the re-run stops
     before any work and says which setting changed; with overwrite it paints them again and the manifest records
@@ -208,7 +214,6 @@ def test_rerun_with_other_settings_refused_unless_overwrite(photos, tmp_path):
     assert [r["settings"].get("strength") for r in read(out) if r["status"] == "done"] == [None, None, 0.5, 0.5]
 
 
-@pytest.mark.slow
 def test_a_run_beside_another_leaves_its_temporary_files(photos, tmp_path):
     """Temporary files in OUTDIR are removed by a run only when no other batch run works there: beside one they
     may be its outputs being written. Alone, a run removes what killed workers left."""
@@ -244,7 +249,6 @@ def test_a_run_beside_another_leaves_its_temporary_files(photos, tmp_path):
     assert alone.skipped == 1 and not part.exists()
 
 
-@pytest.mark.slow
 def test_local_engine_survives_a_killed_worker(local_run, photos, tmp_path):
     """A worker process SIGKILLed mid-run: its pool is rebuilt, the photos in flight are painted again (attempt 2),
     every other photo finishes, pixel for pixel as an undisturbed run paints them."""
