@@ -35,6 +35,7 @@ def test_page_paints_a_photo(tmp_path, viewport):
         page.goto(base + "/")
         page.wait_for_selector("#gallery button[data-style='starry-night']")
         assert page.locator("#gallery button").count() >= 8
+        assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth"), "the page is wider than the screen"
         result = page.locator("#result")
 
         def renders():
@@ -173,6 +174,15 @@ def test_page_method_selector_favicon_and_gallery_loading(tmp_path):
         with page.expect_request(lambda r: r.method == "DELETE" and job["id"] in r.url):
             page.select_option("#method", "lapstyle")
         assert not fetched, "the job ran to its end instead of being dropped"
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('done')",
+                               timeout=120_000)
+        # a quality preset instead of a method: the server picks the method and size
+        assert page.locator("#quality").is_visible()
+        with page.expect_response(lambda r: r.url.endswith("/v1/stylize") and r.request.method == "POST") as sent:
+            page.select_option("#quality", "fast")
+        body = sent.value.request.post_data_buffer.decode("latin-1")
+        assert sent.value.status == 200 and 'name="quality"\r\n\r\nfast\r\n' in body and 'name="method"' not in body
+        assert page.locator("#method").is_disabled()
         page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('done')",
                                timeout=120_000)
         assert page.locator("#error").is_hidden(), page.locator("#error").text_content()

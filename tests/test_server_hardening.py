@@ -390,7 +390,20 @@ def test_progress_comes_from_the_methods_own_events():
     assert seen == sorted(seen) and 0 < seen[0] < 0.5 and seen[-1] == pytest.approx(1.0), seen
 
 
-def test_quality_presets_are_checked(server, photo_png):
-    base, _, _ = server
-    names = [q["name"] for q in httpx.get(base + "/healthz").json()["qualities"]]
-    json_error(paint(base, photo_png, data={"quality": "ultra-magic"}), 400, "quality" if names else "no quality presets")
+def test_quality_presets_pick_the_method_and_size(server, photo_png):
+    base, proc, _ = server
+    presets = {q["name"]: q["method"] for q in httpx.get(base + "/healthz").json()["qualities"]}
+    assert presets == {"fast": "lapstyle", "balanced": "lapstyle", "best": "optimize"}
+    json_error(paint(base, photo_png, data={"quality": "ultra-magic"}), 400, "unknown quality")
+    files = {"content": ("p.png", photo_png, "image/png")}
+    r = httpx.post(base + "/v1/stylize", files=files, data={"style": "starry-night", "quality": "fast"}, timeout=120)
+    assert r.status_code == 200 and max(Image.open(io.BytesIO(r.content)).size) == 512  # the preset's size
+    r = paint(base, photo_png, data={"quality": "best", "iterations": "2"}, path="/v1/jobs")  # sent fields win
+    assert r.status_code == 202, r.text
+    assert wait_job(base, r.json()["id"])["state"] == "done"
+    assert paint(base, photo_png, data={"quality": "best", "method": "adain"}).status_code == 200  # another method
+    time.sleep(0.5)
+    log = open(proc.log_path).read()
+    for line in ("POST /v1/stylize lapstyle 512px (fast) 200", "POST /v1/jobs job optimize 64px (best) 202",
+                 "POST /v1/stylize adain 64px (best) 200"):
+        assert line in log, line

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fastapi import File, Form, HTTPException, UploadFile
 
 from .. import api
+from ..errors import BrushworkError
 from ..assets import gallery
 from ..core.color import check_mode
 from .settings import Settings
@@ -17,6 +18,7 @@ from .uploads import read_image
 from .work import FORMATS, Request
 
 METHOD_ONLY = {"draft_size": "lapstyle", "iterations": "optimize"}
+DEFAULT_SIZE = 512
 
 
 @dataclass
@@ -27,8 +29,8 @@ class StylizeForm:
     style_image: list[UploadFile]
     mask: list[UploadFile]
     keep_mask: UploadFile | None
-    method: str
-    size: int
+    method: str | None
+    size: int | None
     strength: float | None
     style_weights: str | None
     preserve_color: str | None
@@ -46,8 +48,8 @@ def stylize_form(
     style_image: list[UploadFile] = File([], description="A painting to take the style of; repeatable."),
     mask: list[UploadFile] = File([], description="Region mask per style, in style order (white = that style)."),
     keep_mask: UploadFile | None = File(None, description="White where the photo is kept as it is."),
-    method: str = Form(api.DEFAULT_METHOD, description="lapstyle (fast), attention, adain or optimize (slow)."),
-    size: int = Form(512, description="Long side of the output in pixels."),
+    method: str | None = Form(None, description="lapstyle (fast; the default), attention, adain or optimize (slow)."),
+    size: int | None = Form(None, description="Long side of the output in pixels (512 unless a quality says)."),
     strength: float | None = Form(None, description="0 = the photo, 1 = all style."),
     style_weights: str | None = Form(None, description="Blend weights, one per style, e.g. 0.7,0.3."),
     preserve_color: str | None = Form(None, description="luminance or histogram: keep the photo's colours."),
@@ -65,18 +67,23 @@ def stylize_form(
 
 
 def qualities() -> list[dict]:
-    """The API's quality presets as [{"name", "label"}] for the page (empty where this brushwork has none)."""
-    table = getattr(api, "QUALITIES", None) or getattr(api, "PRESETS", None) or {}
-    return [{"name": name, "label": f"{name}: {_describe(preset)}".rstrip(": ")} for name, preset in table.items()]
+    """The API's quality presets as [{"name", "label", "method"}] for the page."""
+    return [{"name": name, "label": f"{name}: {about}", "method": method}
+            for name, (method, _, about) in getattr(api, "QUALITY", {}).items()]
 
 
-def _describe(preset) -> str:
-    """A preset's one-line description, whatever form the API keeps it in."""
-    if isinstance(preset, str):
-        return preset
-    if isinstance(preset, dict):
-        return str(preset.get("description") or preset.get("label") or "")
-    return str(getattr(preset, "description", "") or "")
+def apply_quality(f: StylizeForm) -> None:
+    """Fill the method and options a `quality` preset stands for into the form (fields the client sent win, as
+    in the Python API), then the defaults; 400 for an unknown preset."""
+    named = {k: getattr(f, k) for k in ("size", "draft_size", "iterations", "style_scale", "strength")}
+    try:
+        f.method, options = api.apply_quality(f.quality, f.method, {k: v for k, v in named.items() if v is not None})
+    except BrushworkError as exc:
+        raise HTTPException(400, str(exc)) from None
+    for name, value in options.items():
+        if name in named:
+            setattr(f, name, value)
+    f.size = DEFAULT_SIZE if f.size is None else f.size
 
 
 def _weights(text: str | None, n: int) -> list[float] | None:
@@ -95,12 +102,7 @@ def check_form(f: StylizeForm, settings: Settings, max_size: int, need_content: 
     """Cheap checks of the fields (no decoding): 400 with what is wrong."""
     if need_content and f.content is None:
         raise HTTPException(400, "send the photo as the file field 'content'")
-    if f.quality is not None:
-        names = [q["name"] for q in qualities()]
-        if not names:
-            raise HTTPException(400, "this server has no quality presets; choose a method instead")
-        if f.quality not in names:
-            raise HTTPException(400, f"unknown quality {f.quality!r}; choose one of {', '.join(names)}")
+    apply_quality(f)
     if f.method not in api.METHODS:
         raise HTTPException(400, f"unknown method {f.method!r}; choose one of {', '.join(api.METHODS)}")
     n = len(f.style) + len(f.style_image)
@@ -144,7 +146,7 @@ def build_request(f: StylizeForm, settings: Settings, max_size: int) -> Request:
     masks = [read_image(u, limit, f"mask {i + 1}", long_side=f.size) for i, u in enumerate(f.mask)] or None
     keep = read_image(f.keep_mask, limit, "keep_mask", long_side=f.size) if f.keep_mask else None
     options = {"size": f.size, "strength": f.strength, "style_scale": f.style_scale, "draft_size": f.draft_size,
-               "iterations": f.iterations, "seed": f.seed, "quality": f.quality}
+               "iterations": f.iterations, "seed": f.seed}
     return Request(content=content, styles=styles, method=f.method, masks=masks, keep=keep,
                    style_weights=_weights(f.style_weights, len(styles)), preserve_color=f.preserve_color,
                    format=f.format.lower(), options={k: v for k, v in options.items() if v is not None})

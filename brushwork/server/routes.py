@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from .. import __version__, api
 from ..assets import gallery
 from . import jobs, videos, work
-from .forms import StylizeForm, build_request, qualities, stylize_form
+from .forms import StylizeForm, apply_quality, build_request, qualities, stylize_form
 from .settings import MB
 
 router = APIRouter()
@@ -65,8 +65,9 @@ def _slot(request: HTTPRequest):
 
 
 def _summary(request: HTTPRequest, form: StylizeForm, kind: str = "") -> None:
-    """What the request asks, for the server's one-line request log."""
-    request.state.summary = f"{kind}{form.method} {form.size}px"
+    """What the request asks (a quality preset resolved into its method and size), for the one-line request log."""
+    apply_quality(form)
+    request.state.summary = f"{kind}{form.method} {form.size}px" + (f" ({form.quality})" if form.quality else "")
 
 
 def _admit(pool: jobs.Pool, job: jobs.Job, need: float) -> None:

@@ -172,7 +172,10 @@ async function buildForm(preview) {
   return form;
 }
 function method() { return $("method").value; }
-function slow() { return !$("quality").value && method() === "optimize"; }
+function slow() {  // optimize, chosen or through a preset, takes minutes: it runs as a job
+  const preset = $("quality").selectedOptions[0];
+  return ($("quality").value ? preset.dataset.method : method()) === "optimize";
+}
 
 // Long work (optimize) goes through /v1/jobs: start it, show its progress, fetch the picture; abort = delete it.
 async function runJob(form, signal, onProgress) {
@@ -289,7 +292,11 @@ window.addEventListener("error", (e) => showError("page error: " + e.message));
   try {
     const health = await (await fetch("/healthz")).json();
     $("video-section").hidden = !health.video;
-    for (const q of health.qualities || []) $("quality").append(new Option(q.label || q.name, q.name));
+    for (const q of health.qualities || []) {
+      const option = new Option(q.label || q.name, q.name);
+      option.dataset.method = q.method || "";
+      $("quality").append(option);
+    }
     $("quality-label").hidden = !(health.qualities || []).length;
     await loadStyles();
   } catch (err) { showError(err.message); }
