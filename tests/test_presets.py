@@ -60,6 +60,7 @@ def test_fast_preset_paints_what_its_method_and_options_paint():
                           np.asarray(default))
 
 
+@pytest.mark.slow
 def test_stylizer_takes_a_preset_and_a_call_can_override_it():
     st = api.Stylizer(quality="best", progress=False)
     assert st.method == "optimize"

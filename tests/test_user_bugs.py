@@ -122,6 +122,7 @@ def test_cli_paints_a_wide_picture_and_refuses_a_tiny_one_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_video_of_a_text_file_named_jpg_is_one_line(tmp_path):
     fake = tmp_path / "notes.jpg"
     fake.write_text("not a picture\n")
@@ -215,6 +216,7 @@ def help_of(*command) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_help_agrees_with_the_code():
     from brushwork.core import color
     from brushwork.evaluation import votes
@@ -230,6 +232,7 @@ def test_help_agrees_with_the_code():
     assert re.search(r"--output-dir -o DIR Folder for the outputs", batch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [("stylize",), ("video",), ("evaluate-video",), ("batch",), ("evaluate-serve",)])
 def test_option_placeholders_are_words_not_python_types(command):
     """Every option shows a placeholder in words (FILE|NAME, PX, 0..1, N) or none (flags), never typer's <str>,
