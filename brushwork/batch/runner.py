@@ -92,7 +92,7 @@ def setting_changes(before: dict, now: dict) -> list[str]:
 
 
 @contextlib.contextmanager
-def claim(path: Path, tidy) -> None:
+def claim(path: Path, tidy):
     """Held for a whole run, on OUTDIR's manifest. Only a run that finds no other batch run working in OUTDIR calls
     tidy() (removing temporary files: then they can only be leftovers of killed workers); beside another run they
     may be that run's files being written, and stay. Where file locks are not available nothing is removed."""
@@ -101,7 +101,11 @@ def claim(path: Path, tidy) -> None:
     except ImportError:  # (not POSIX)
         yield
         return
-    with open(path, "a", encoding="utf-8") as fh:
+    try:
+        fh = open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise BrushworkError(f"cannot write the manifest {path} ({exc.strerror})") from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             tidy()
