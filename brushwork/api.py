@@ -292,7 +292,8 @@ def stylize(content, style, method: str | None = None, progress: bool = False, q
         uint8, uint16, or float in 0..1).
     style: the same kinds, a built-in style name ('starry-night'; see `brushwork styles`), a `.brush` file
         from learn-style, or a list of them to blend.
-    method: "lapstyle" (default; fast, any size), "optimize" (Gatys; slow, most faithful texture) or "adain".
+    method: "lapstyle" (default; fast, any size), "attention" (lapstyle whose draft takes each region's style from
+    the matching region of the painting), "optimize" (Gatys; slow) or "adain".
     progress: show a progress bar (default False).
 
     Common options (every method):
@@ -319,7 +320,8 @@ def stylize(content, style, method: str | None = None, progress: bool = False, q
         callback=None: called with a `Progress` event as the method goes (previews, progress bars).
 
     Options of one method: see `brushwork.methods.lapstyle.Options` (draft_size=256, style_size=512, brush,
-    tile, tile_above), `brushwork.methods.optimize.Options` (loss_net, style_loss, optimizer, iterations,
+    tile, tile_above, palette, subject: how much the main object is spared, 0..1),
+    `brushwork.methods.attention.Options` (lapstyle's, plus max_keys), `brushwork.methods.optimize.Options` (loss_net, style_loss, optimizer, iterations,
     init, content_layer, tv_weight, content_weight, style_weight, ...) and `brushwork.methods.adain.Options`
     (style_size, tile, tile_above). An option the method does not have is an error naming the ones it has.
     Bad input raises `brushwork.BrushworkError` with a one-line message.

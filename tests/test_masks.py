@@ -79,13 +79,8 @@ def test_seam_is_soft_and_each_region_has_its_style_at_full_strength(method):
     assert jumps_soft[near].max() < 0.5 * jumps_hard[near].max()
 
 
-PALETTE_PER_REGION = pytest.mark.xfail(
-    strict=True, reason="methods/lapstyle.palette_of (also used by adain) learns each region's palette transport on "
-                        "the whole picture; transfer_palette(img, plan=p, where=r) there gives each region its own")
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("method", [pytest.param("lapstyle", marks=PALETTE_PER_REGION), "adain"])
+@pytest.mark.parametrize("method", ["lapstyle", "adain"])
 def test_each_region_has_its_own_painting_s_colours(method):
     """Starry Night left, The Wave right: each half's colour mean and spread are its own painting's (nearer them
     than the other painting's, and about as near as that style alone paints the same half). The Wave's half came

@@ -45,7 +45,7 @@ def parse_strengths(text: str) -> list[float]:
 
 
 def evaluate_command(
-    methods: str = typer.Option("lapstyle,adain,optimize", help="Methods to compare, separated by commas; a variant "
+    methods: str = typer.Option("lapstyle,adain,optimize", help="Methods to compare, separated by commas ('none': only score --outputs); a variant "
                                                        "takes options after @, e.g. adain@strength=0.5."),
     content: Optional[Path] = typer.Option(None, "--content", help="Folder of photos (default: built-in samples)."),
     style: Optional[Path] = typer.Option(None, "--style", help="Folder of style images (default: 3 built-in styles)."),

@@ -71,6 +71,8 @@ def parse_methods(methods) -> list[str]:
     from ..api import METHODS
 
     names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
+    if names == ["none"]:  # score only the results given with --outputs
+        return []
     if not names:
         raise BrushworkError("give at least one method, e.g. --methods optimize,adain")
     for base in (method_spec(m)[0] for m in names):

@@ -139,7 +139,7 @@ def palette_of(img: torch.Tensor, styles, weights, masks, cache: dict | None = N
         regions = [F.interpolate(m.float(), size=img.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
         plans = [cached(cache, ("palette", k), lambda s=s: palette_plan(pixels(s)[..., None], PALETTE_STEPS))
                  for s, k in zip(styles, keys)]
-        return sum(r * transfer_palette(img, plan=p) for r, p in zip(regions, plans)) / (sum(regions) + 1e-6)
+        return sum(r * transfer_palette(img, plan=p, where=r) for r, p in zip(regions, plans)) / (sum(regions) + 1e-6)
 
     def pooled():
         px = [pixels(s) for s in styles]
@@ -151,7 +151,7 @@ def palette_of(img: torch.Tensor, styles, weights, masks, cache: dict | None = N
     return transfer_palette(img, plan=cached(cache, ("palette", tuple(keys), tuple(weights)), pooled))
 
 
-DRAFT_MARGIN = 1 / 16  # of the draft's shorter side, reflected on every side before drafting
+DRAFT_MARGIN = 3 / 16  # of the draft's shorter side, reflected on every side before drafting (1/16 left border bands)
 
 
 def draft_margin(small: torch.Tensor) -> int:
