@@ -28,7 +28,8 @@ def _check_input(ref: str, what: str) -> None:
 
 METHOD_ONLY = {"optimize": ("iterations", "optimizer", "style_loss", "init", "content_layer", "tv_weight",
                             "loss_net"),
-               "lapstyle": ("draft_size", "palette"), "adain": ("palette",)}
+               "lapstyle": ("draft_size", "palette", "subject"), "attention": ("draft_size", "palette", "subject"),
+               "adain": ("palette",)}
 
 
 def check_styles(style: list[str], style_weights: Optional[str], mask: Optional[list[str]]) -> Optional[list[float]]:
@@ -110,9 +111,10 @@ def stylize(
     mask: Optional[List[str]] = typer.Option(None, "--mask", metavar="FILE", show_default=False,
                                              help="Region mask per --style (white = that style), same aspect ratio "
                                                   "as the photo."),
-    method: Optional[str] = typer.Option(None, metavar="lapstyle|optimize|adain", show_default="lapstyle",
-                                         help="lapstyle: fast, any size; optimize: slow (Gatys), most faithful "
-                                              "texture; adain: one pass at full resolution, finer strokes."),
+    method: Optional[str] = typer.Option(None, metavar="lapstyle|attention|optimize|adain", show_default="lapstyle",
+                                         help="lapstyle: fast, any size; attention: lapstyle whose draft takes each "
+                                              "region's style from the matching region of the painting; optimize: "
+                                              "slow (Gatys); adain: one pass at full resolution, finer strokes."),
     quality: Optional[str] = typer.Option(None, metavar="fast|balanced|best", show_default=False,
                                           help="A preset instead of --method (times: 512 px, 2-core CPU): fast = "
                                                "lapstyle with a 128 px draft (~0.1 s); balanced = lapstyle (~0.2 s); "
@@ -157,6 +159,9 @@ def stylize(
     palette: Optional[float] = typer.Option(None, metavar="0..1", show_default="0.65 lapstyle, 0.6 adain", rich_help_panel=LAPSTYLE,
                                             help="\\[lapstyle, adain] How far the colours move onto the painting's "
                                                  "whole palette (0: the network's own colours)."),
+    subject: Optional[float] = typer.Option(None, metavar="0..1", show_default="0", rich_help_panel=LAPSTYLE,
+                                            help="\\[lapstyle, attention] How much the main object (found by the loss "
+                                                 "network's class-activation map; see `brushwork explain`) is spared."),
     precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
                                             help="auto: bf16 where the CPU computes it natively, else fp32."),
     preview: Optional[Path] = typer.Option(None, metavar="FILE", show_default=False,
@@ -186,7 +191,7 @@ def stylize(
                                      seed=seed, precision=precision, iterations=iterations, optimizer=optimizer,
                                      style_loss=style_loss, init=init, content_layer=content_layer,
                                      tv_weight=tv_weight, loss_net=loss_net, draft_size=draft_size,
-                                     palette=palette)
+                                     palette=palette, subject=subject)
     callback = _preview_callback(preview, preview_every, method)
     st = api.Stylizer(method, progress=not quiet)
     result = st.stylize_tensor(content, list(style), style_weights=weights, masks=mask, preserve_color=preserve_color,

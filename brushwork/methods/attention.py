@@ -27,7 +27,7 @@ WEIGHTS_FILE = "attention_draft.safetensors"
 @dataclass
 class Options(lapstyle.Options):
     """LapStyle's knobs; the draft's statistics come from attention (style seen at `style_size` x `style_scale`)."""
-    max_keys: int = 2048  # style positions attended to per depth (subsampled with a fixed seed above it)
+    max_keys: int = 1024  # style positions attended to per depth (subsampled with a fixed seed above it)
 
     def check(self) -> None:
         super().check()

@@ -20,7 +20,7 @@ from .lapstyle import DRAFT_LAYERS, FactoredDraftNet
 CHANNELS = {"relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
 DEPTHS = {"relu3_1": ("relu2_1", "relu3_1"), "relu4_1": ("relu2_1", "relu3_1", "relu4_1")}  # key taps per depth
 VALUES = {"relu3_1": ("relu2_1", "relu3_1"), "relu4_1": ("relu4_1",)}  # which maps each depth's attention moves
-MAX_KEYS = 2048
+MAX_KEYS = 1024
 QUERY_CHUNK = 4096
 EPS = 1e-5
 
