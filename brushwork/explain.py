@@ -37,12 +37,16 @@ def attention_map(content: torch.Tensor, style: torch.Tensor, at: tuple[float, f
 
 
 def heat_overlay(img: torch.Tensor, heat: torch.Tensor, alpha: float = 0.6) -> Image.Image:
-    """`img` darkened under a heat map (inferno colours, scaled to its peak) of the same extent."""
+    """`img` darkened under a heat map (inferno colours, smoothed by a cell, square root of its share of the peak)
+    of the same extent."""
     import matplotlib
 
+    import cv2
+
     h, w = img.shape[-2:]
-    up = F.interpolate(heat[None, None].float(), size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-    up = (up / up.max().clamp_min(1e-12)).numpy()
+    spread = cv2.GaussianBlur(heat.float().numpy(), (0, 0), 1.0)  # a peak of a few cells stays visible
+    up = F.interpolate(torch.from_numpy(spread)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+    up = (up / up.max().clamp_min(1e-12)).sqrt().numpy()  # square root: the second places show too
     colours = matplotlib.colormaps["inferno"](up)[..., :3]
     base = img[0].permute(1, 2, 0).numpy()
     mix = (1 - alpha * up[..., None]) * base * 0.6 + alpha * up[..., None] * colours
@@ -84,3 +88,33 @@ def explain(content, style, at: tuple[float, float], output=None, draft_size: in
     if output is not None:
         save_image(sheet, output, overwrite=overwrite)
     return sheet
+
+
+POINT_COLOURS = ((255, 64, 64), (64, 200, 255), (255, 220, 40))
+DEFAULT_POINTS = ((0.25, 0.35), (0.5, 0.65), (0.8, 0.3))  # as fractions of the photo's width and height
+
+
+def explain_points(content, style, points=DEFAULT_POINTS, panel: int = 240) -> Image.Image:
+    """A row for reports: the photo with a few points marked in colour, then the painting under each point's heat
+    map (framed in that point's colour). points: (x, y) fractions of the photo's width and height."""
+    photo = load_image(check_source(content, "content"))
+    painting = load_image(check_source(style, "style"))
+    h, w = photo.shape[-2:]
+    small = resize_long_side(photo, panel)
+    left = to_pil(small)
+    draw = ImageDraw.Draw(left)
+    r = max(4, panel // 40)
+    tiles = [left]
+    for (fx, fy), colour in zip(points, POINT_COLOURS):
+        px, py = fx * left.width, fy * left.height
+        draw.ellipse((px - r, py - r, px + r, py + r), outline=colour, width=3)
+        heat = attention_map(photo, painting, (fx * w, fy * h))
+        tile = heat_overlay(resize_long_side(painting, panel), heat)
+        ImageDraw.Draw(tile).rectangle((0, 0, tile.width - 1, tile.height - 1), outline=colour, width=4)
+        tiles.append(tile)
+    row = Image.new("RGB", (sum(t.width for t in tiles) + 8 * (len(tiles) - 1), max(t.height for t in tiles)), "white")
+    x = 0
+    for t in tiles:
+        row.paste(t, (x, 0))
+        x += t.width + 8
+    return row

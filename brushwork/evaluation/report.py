@@ -128,6 +128,30 @@ def _worst_crops(out_dir: Path, records: list[dict], contents, styles) -> dict[s
     return out
 
 
+ATTENTION_PAIRS = 12  # pairs whose attention maps the report shows
+
+
+def _attention_maps(out_dir: Path, records: list[dict], contents, styles) -> list[dict]:
+    """For reports with the attention method: per pair (at most ATTENTION_PAIRS), where three points of the photo
+    take their style from (brushwork.explain.explain_points), saved under attention/."""
+    from ..explain import explain_points  # local: it loads the attention network
+
+    labels = {i.name: i.label for i in (*contents, *styles)}
+    pairs = list(dict.fromkeys((r["content_path"], r["style_path"], r["content"], r["style"]) for r in records
+                               if r["method"].split("@")[0] == "attention"))[:ATTENTION_PAIRS]
+    if not pairs:
+        return []
+    folder = out_dir / "attention"
+    folder.mkdir(exist_ok=True)
+    out = []
+    for i, (cp, sp, c, s) in enumerate(pairs):
+        name = f"attention/{i}.jpg"
+        if not (out_dir / name).is_file():
+            explain_points(cp, sp).save(out_dir / name, quality=90)
+        out.append({"image": name, "content": labels.get(c, c), "style": labels.get(s, s)})
+    return out
+
+
 def _charts(out_dir: Path, data: dict, records: list[dict], methods: list[str], sel: dict) -> tuple[bool, str]:
     """Draw the trade-off, strength and cost-vs-size charts; returns whether the cost chart exists and its caption.
 
@@ -189,6 +213,7 @@ def write_report(out_dir: Path, data: dict, sel: dict) -> Path:
                labels={k: DIRECTIONS[k][0] for k in TABLE_METRICS + ARTIFACTS},
                arrows={k: "↑" if DIRECTIONS[k][1] > 0 else "↓" for k in TABLE_METRICS + ARTIFACTS}, explain=EXPLAIN,
                artifacts=ARTIFACTS, worst=_worst_crops(out_dir, records, contents, styles),
+               attention=_attention_maps(out_dir, records, contents, styles),
                summary=summary, best_summary=best_summary, best_pair=best_pair, layers=STYLE_LAYERS,
                cost_chart=cost_chart, timing_note=timing_note, order=_blind_order(methods, contents, styles),
                options={m: json.dumps(next((r["options"] for r in records if r["method"] == m), {})) for m in methods},
