@@ -1,4 +1,5 @@
-"""The multipart form of POST /v1/stylize and /v1/jobs (fields named as the CLI's options) and its checks.
+"""The multipart forms of POST /v1/stylize and /v1/jobs (fields named as the CLI's options) and of /v1/explain, and
+their checks.
 
 Styles are built-in names (`style`) or uploaded files (`style_image`), never paths; masks follow the styles'
 order (names first, then files). Everything is checked here and turned into a `work.Request`.
@@ -15,7 +16,7 @@ from ..assets import gallery
 from ..core.color import check_mode
 from .settings import Settings
 from .uploads import read_image
-from .work import FORMATS, Request
+from .work import FORMATS, ExplainRequest, Request
 
 METHOD_ONLY = {"draft_size": "lapstyle", "iterations": "optimize"}
 DEFAULT_SIZE = 512
@@ -150,3 +151,51 @@ def build_request(f: StylizeForm, settings: Settings, max_size: int) -> Request:
     return Request(content=content, styles=styles, method=f.method, masks=masks, keep=keep,
                    style_weights=_weights(f.style_weights, len(styles)), preserve_color=f.preserve_color,
                    format=f.format.lower(), options={k: v for k, v in options.items() if v is not None})
+
+
+EXPLAIN_CONTENT_SIDE, EXPLAIN_STYLE_SIDE = 512, 512  # the attention map reads the photo at 256 px, the painting at 512
+
+
+@dataclass
+class ExplainForm:
+    """The raw fields of POST /v1/explain."""
+    content: UploadFile | None
+    style: list[str]
+    style_image: list[UploadFile]
+    x: float
+    y: float
+    format: str
+
+
+def explain_form(
+    content: UploadFile | None = File(None, description="The photo (PNG, JPEG, WebP, GIF, BMP, TIFF)."),
+    style: list[str] = Form([], description="A built-in style name (GET /v1/styles)."),
+    style_image: list[UploadFile] = File([], description="Or a painting to take the style of."),
+    x: float = Form(..., description="The point across the photo, as a fraction of its width: 0 = left, 1 = right."),
+    y: float = Form(..., description="The point down the photo, as a fraction of its height: 0 = top, 1 = bottom."),
+    format: str = Form("png", description="png, jpeg or webp."),
+) -> ExplainForm:
+    """FastAPI dependency: the fields of an explain request (documented in the OpenAPI schema at /docs)."""
+    return ExplainForm(content, style, style_image, x, y, format)
+
+
+def build_explain(f: ExplainForm, settings: Settings) -> ExplainRequest:
+    """Check the fields (400 for a missing photo or style, 422 for a point outside the photo) and decode the
+    uploads into an ExplainRequest; raises HTTPException."""
+    if f.content is None:
+        raise HTTPException(400, "send the photo as the file field 'content'")
+    n = len(f.style) + len(f.style_image)
+    if n != 1:
+        raise HTTPException(400, f"{n} styles; give exactly one: 'style' (a built-in name) or 'style_image' (a file)")
+    if f.style and f.style[0] not in gallery.styles():
+        raise HTTPException(400, f"unknown style {f.style[0]!r}; see GET /v1/styles (files go in 'style_image')")
+    if not (0.0 <= f.x <= 1.0 and 0.0 <= f.y <= 1.0):
+        raise HTTPException(422, f"the point x={f.x:g}, y={f.y:g} is outside the photo; x and y are fractions of its "
+                                 "width and height, from 0 to 1")
+    if f.format.lower() not in FORMATS:
+        raise HTTPException(400, f"unknown format {f.format!r}; choose png, jpeg or webp")
+    limit = settings.max_image_bytes
+    content = read_image(f.content, limit, "content", long_side=EXPLAIN_CONTENT_SIDE)
+    style = f.style[0] if f.style else read_image(f.style_image[0], limit, "style_image",
+                                                  long_side=EXPLAIN_STYLE_SIDE)
+    return ExplainRequest(content=content, style=style, at=(f.x, f.y), format=f.format.lower())

@@ -16,7 +16,7 @@ from . import jobs
 from .origins import OriginRules, Refused, check_scope
 from .uploads import UploadBudget
 
-BUSY_PATHS = {("POST", "/v1/stylize"), ("POST", "/v1/jobs")}
+BUSY_PATHS = {("POST", "/v1/stylize"), ("POST", "/v1/jobs"), ("POST", "/v1/explain")}
 requests_log = logging.getLogger("brushwork.server.requests")
 
 
@@ -44,7 +44,8 @@ class Guard:
 
     def __init__(self, app, settings, pool: jobs.Pool, rules: OriginRules, uploads: UploadBudget):
         self.app, self.settings, self.pool, self.rules, self.uploads = app, settings, pool, rules, uploads
-        self.body_limits = {"/v1/stylize": settings.image_body, "/v1/jobs": settings.job_body}
+        self.body_limits = {"/v1/stylize": settings.image_body, "/v1/jobs": settings.job_body,
+                            "/v1/explain": settings.image_body}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):

@@ -1,4 +1,4 @@
-"""The HTTP API under /v1 (stylize, styles, jobs) and /healthz: thin handlers over `work` and the job pool."""
+"""The HTTP API under /v1 (stylize, explain, styles, jobs) and /healthz: thin handlers over `work` and the job pool."""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +15,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from .. import __version__, api
 from ..assets import gallery
 from . import jobs, videos, work
-from .forms import StylizeForm, apply_quality, build_request, qualities, stylize_form
+from .forms import (ExplainForm, StylizeForm, apply_quality, build_explain, build_request, explain_form, qualities,
+                    stylize_form)
 from .settings import MB
 
 router = APIRouter()
@@ -92,7 +93,14 @@ async def stylize(request: HTTPRequest, form: StylizeForm = Depends(stylize_form
     except BaseException:
         pool.abandon(job)
         raise
-    future = pool.start(job, lambda j: work.run(req, j.report))
+    return await _answer_now(request, job, lambda j: work.run(req, j.report), t0, "stylize")
+
+
+async def _answer_now(request: HTTPRequest, job: jobs.Job, task, t0: float, name: str) -> Response:
+    """Run an admitted job's task on the pool and answer its picture in this response (504 past the server's
+    timeout); the job is forgotten once answered."""
+    s, pool = request.app.state.settings, request.app.state.pool
+    future = pool.start(job, task)
     try:
         left = max(0.1, s.timeout - (time.perf_counter() - t0))
         data, media = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), left)
@@ -107,8 +115,26 @@ async def stylize(request: HTTPRequest, form: StylizeForm = Depends(stylize_form
         else:
             job.cancel.set()  # the worker drops it when it stops
     ms = (time.perf_counter() - t0) * 1000
-    return Response(data, media_type=media, headers={"Server-Timing": f"stylize;dur={ms:.1f}",
+    return Response(data, media_type=media, headers={"Server-Timing": f"{name};dur={ms:.1f}",
                                                      "Cache-Control": "no-store"})
+
+
+@router.post("/v1/explain", tags=["stylize"],
+             responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}})
+async def explain(request: HTTPRequest, form: ExplainForm = Depends(explain_form)):
+    """Where the photo's point (x, y: fractions of its width and height) takes its style from, as the attention
+    method sees it: the painting under a heat map of that point's attention (PNG, or JPEG/WebP by `format`)."""
+    t0 = time.perf_counter()
+    s, pool = request.app.state.settings, request.app.state.pool
+    request.state.summary = f"explain at {form.x:.3g},{form.y:.3g}"
+    job = pool.new_job("image", _slot(request))
+    try:
+        req = await run_in_threadpool(build_explain, form, s)
+        _admit(pool, job, await run_in_threadpool(work.explain_need, req))
+    except BaseException:
+        pool.abandon(job)
+        raise
+    return await _answer_now(request, job, lambda j: work.explain(req, j.report), t0, "explain")
 
 
 @router.post("/v1/jobs", tags=["jobs"], status_code=202)

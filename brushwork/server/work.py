@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from .. import api
-from ..core.images import load_image, resize, to_pil
+from ..core.images import load_image, resize, resize_long_side, to_pil
 
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
            "webp": ("WEBP", "image/webp")}
@@ -84,6 +84,37 @@ def run(req: Request, report=lambda f: None) -> tuple[bytes, str]:
         keep = resize(load_image(req.keep).mean(1, keepdim=True), tuple(out.shape[-2:]))
         out = out * (1 - keep) + photo * keep
     return encode(to_pil(out), req.format)
+
+
+@dataclass
+class ExplainRequest:
+    """A checked explain request: where one point of the photo takes its style from."""
+    content: Image.Image
+    style: object  # a built-in name or a PIL image
+    at: tuple[float, float]  # (x, y) as fractions of the photo's width and height, in [0, 1]
+    format: str = "png"
+
+
+EXPLAIN_DRAFT = 256  # the photo's long side in the attention method's draft, where `explain` reads the attention
+
+
+def explain_need(req: ExplainRequest) -> float:
+    """Bytes of memory an explain request is expected to need: the attention method's draft of the photo."""
+    return estimate_for("attention", {"size": EXPLAIN_DRAFT}, req.content.height, req.content.width)
+
+
+def explain(req: ExplainRequest, report=lambda f: None) -> tuple[bytes, str]:
+    """The painting under the heat map of where the photo's point takes its style from (`brushwork.explain`),
+    encoded; `report(fraction)` may raise to stop the work before it starts."""
+    from ..explain import PANEL, attention_map, heat_overlay
+
+    report(0.0)
+    photo = load_image(req.content)
+    painting = load_image(api.check_source(req.style))
+    h, w = photo.shape[-2:]
+    at = (min(req.at[0] * w, w - 1e-3), min(req.at[1] * h, h - 1e-3))  # x = 1 is the last pixel's right edge
+    heat = attention_map(photo, painting, at, draft_size=EXPLAIN_DRAFT)
+    return encode(heat_overlay(resize_long_side(painting, PANEL), heat), req.format)
 
 
 def encode(im: Image.Image, fmt: str) -> tuple[bytes, str]:
