@@ -45,7 +45,7 @@ def video_rows(frames: int, size: int) -> dict:
     import numpy as np
 
     from brushwork import stylize_video
-    from brushwork.evaluation.metrics import warping_error
+    from brushwork.video.flow import warping_error
 
     clip = ROOT.parent / "shared" / "data" / "video" / "bigbuckbunny.mp4"
     out = {}

@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from brushwork.evaluation.metrics import warping_error
+from brushwork.video.flow import warping_error
 from brushwork.video.evaluate import evaluate_video
 from brushwork.video.flow import FlowEstimator
 from brushwork.video.stylize import DEFAULT_CONSISTENCY

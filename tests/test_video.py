@@ -97,7 +97,7 @@ def test_webm_reencodes_audio_and_rotation_is_kept(tmp_path):
 @pytest.mark.slow
 def test_consistency_lowers_flicker(clip, tmp_path):
     from brushwork import stylize_video
-    from brushwork.evaluation.metrics import warping_error
+    from brushwork.video.flow import warping_error
 
     def run(consistency):
         pairs = []

@@ -53,7 +53,7 @@ def _same_size(img: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return resize(img.float(), tuple(like.shape[-2:]))
 
 
-def _style_scale(style: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def style_at_output_scale(style: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The style image at the long side of `like`, aspect ratio kept (its strokes at the output's scale)."""
     return resize_long_side(style.float(), max(like.shape[-2:]))
 
@@ -64,11 +64,11 @@ def features(img: torch.Tensor, encoder=None, taps=(*STYLE_LAYERS, CONTENT_LAYER
         return _encoder(encoder)(img.float(), taps)
 
 
-def _content_from_feats(fo: dict, fc: dict) -> float:
+def content_from_features(fo: dict, fc: dict) -> float:
     return float(L.content_loss(fo[CONTENT_LAYER], fc[CONTENT_LAYER]))
 
 
-def _style_from_feats(fo: dict, fs: dict, kind: str) -> dict[str, float]:
+def style_from_features(fo: dict, fs: dict, kind: str) -> dict[str, float]:
     out = {name: float(L.style_loss(kind, fo[name], L.style_stats(kind, fs[name]))) for name in STYLE_LAYERS}
     out["total"] = float(np.mean([out[n] for n in STYLE_LAYERS]))
     return out
@@ -79,7 +79,7 @@ def content_loss(output: torch.Tensor, content: torch.Tensor, encoder=None) -> f
     enc = _encoder(encoder)
     fo = features(output, enc, (CONTENT_LAYER,))
     fc = features(_same_size(content, output), enc, (CONTENT_LAYER,))
-    return _content_from_feats(fo, fc)
+    return content_from_features(fo, fc)
 
 
 def style_losses(output: torch.Tensor, style: torch.Tensor, kind: str = "gram", encoder=None) -> dict[str, float]:
@@ -93,8 +93,8 @@ def style_losses(output: torch.Tensor, style: torch.Tensor, kind: str = "gram", 
         raise ValueError(f"unknown style loss kind {kind!r}; choose one of {', '.join(STYLE_KINDS)}")
     enc = _encoder(encoder)
     fo = features(output, enc, STYLE_LAYERS)
-    fs = features(_style_scale(style, output), enc, STYLE_LAYERS)
-    return _style_from_feats(fo, fs, kind)
+    fs = features(style_at_output_scale(style, output), enc, STYLE_LAYERS)
+    return style_from_features(fo, fs, kind)
 
 
 def ssim(output: torch.Tensor, content: torch.Tensor) -> float:
@@ -147,7 +147,7 @@ def lite_losses(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor
     with torch.no_grad():
         fo = net(output.float(), (*spec.style_taps, spec.content_tap))
         fc = net(_same_size(content, output), spec.content_tap)
-        fs = net(_style_scale(style, output), spec.style_taps)
+        fs = net(style_at_output_scale(style, output), spec.style_taps)
     style_d = [float(L.gram_distance_to(fo[k], fs[k])) for k in spec.style_taps]
     return {"lite_content": float(L.content_loss(fo[spec.content_tap], fc[spec.content_tap])),
             "lite_style": float(np.mean(style_d))}
@@ -162,10 +162,10 @@ def all_metrics(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor
     enc = _encoder(encoder)
     fo = features(output, enc)
     fc = features(_same_size(content, output), enc, (CONTENT_LAYER,))
-    fs = features(_style_scale(style, output), enc, STYLE_LAYERS)
-    out = {"content_loss": _content_from_feats(fo, fc)}
+    fs = features(style_at_output_scale(style, output), enc, STYLE_LAYERS)
+    out = {"content_loss": content_from_features(fo, fc)}
     for kind in STYLE_KINDS:
-        per = _style_from_feats(fo, fs, kind)
+        per = style_from_features(fo, fs, kind)
         out[f"style_{kind}"] = per.pop("total")
         out.update({f"style_{kind}_{k}": v for k, v in per.items()})
     out.update(lite_losses(output, content, style))
@@ -250,26 +250,3 @@ def measure(fn, *args, interval: float = 0.005, **kwargs):
         sampler.join()
     top = max(peak[0], _rss(), (_vm_hwm() or 0) if exact else 0)
     return result, Cost(seconds=seconds, peak_rss_mb=max(0, top - start_rss) / 2**20)
-
-
-
-def warping_error(prev_out: np.ndarray, cur_out: np.ndarray, prev_in: np.ndarray, cur_in: np.ndarray,
-                  estimator=None) -> float:
-    """Short-term flicker of a video: mean |warp(prev_out) - cur_out| over non-occluded pixels, 0-255 scale.
-
-    Flow is computed on the *input* frames (HxWx3 uint8) with OpenCV DIS (medium preset, full resolution)
-    and checked forward-backward; the previous output frame is warped onto the current one along it and the
-    absolute difference is averaged over the pixels the check keeps and the three channels. Lower = steadier;
-    passing the input as its own output gives the clip's own error (its noise and flow's misses), the floor.
-    """
-    import cv2
-
-    from ..video import flow as F
-
-    est = estimator or F.FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, side=max(cur_in.shape[:2]))
-    motion = est.motion(F.gray(prev_in), F.gray(cur_in))
-    if not motion.valid.any():
-        return float("nan")
-    warped = F.warp(prev_out.astype(np.float32), motion.backward)
-    diff = np.abs(warped - cur_out.astype(np.float32))
-    return float(diff[motion.valid].mean())

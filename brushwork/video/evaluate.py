@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..evaluation import metrics as M
+from .flow import FlowEstimator, warping_error
 from .io import probe
 from .stylize import DEFAULT_CONSISTENCY, DEFAULT_SIZE, VideoResult, frame_size, stylize_video, to_tensor
 
@@ -24,7 +25,6 @@ class FrameScorer:
         import cv2
 
         from ..core.encoder import shared_encoder
-        from .flow import FlowEstimator
 
         self.enc = shared_encoder()
         self.style = style_tensor
@@ -38,17 +38,17 @@ class FrameScorer:
     def __call__(self, rgb_in: np.ndarray, rgb_out: np.ndarray) -> None:
         if self.prev is not None:
             pin, pout = self.prev
-            self.rows["warp_error"].append(M.warping_error(pout, rgb_out, pin, rgb_in, self.flow))
-            self.rows["input_warp_error"].append(M.warping_error(pin, rgb_in, pin, rgb_in, self.flow))
+            self.rows["warp_error"].append(warping_error(pout, rgb_out, pin, rgb_in, self.flow))
+            self.rows["input_warp_error"].append(warping_error(pin, rgb_in, pin, rgb_in, self.flow))
         self.prev = (rgb_in, rgb_out)
         if self.n % self.every == 0:
             out, content = to_tensor(rgb_out), to_tensor(rgb_in)
             fo = M.features(out, self.enc)
             if self.fs is None:  # the style at the output's long side, once per clip
-                self.fs = M.features(M._style_scale(self.style, out), self.enc, M.STYLE_LAYERS)
+                self.fs = M.features(M.style_at_output_scale(self.style, out), self.enc, M.STYLE_LAYERS)
             fc = M.features(content, self.enc, (M.CONTENT_LAYER,))
-            self.rows["content_loss"].append(M._content_from_feats(fo, fc))
-            self.rows["style_gram"].append(M._style_from_feats(fo, self.fs, "gram")["total"])
+            self.rows["content_loss"].append(M.content_from_features(fo, fc))
+            self.rows["style_gram"].append(M.style_from_features(fo, self.fs, "gram")["total"])
         self.n += 1
 
     def summary(self) -> dict[str, float]:

@@ -92,3 +92,23 @@ def scene_cut(prev_gray: np.ndarray, cur_gray: np.ndarray, motion: Motion, thres
     hc = cv2.calcHist([cur_gray], [0], None, [32], [0, 256]).ravel()
     hp, hc = hp / hp.sum(), hc / hc.sum()
     return 0.5 * float(np.abs(hp - hc).sum()) > threshold
+
+
+def warping_error(prev_out: np.ndarray, cur_out: np.ndarray, prev_in: np.ndarray, cur_in: np.ndarray,
+                  estimator=None) -> float:
+    """Short-term flicker of a video: mean |warp(prev_out) - cur_out| over non-occluded pixels, 0-255 scale.
+
+    Flow is computed on the *input* frames (HxWx3 uint8) with OpenCV DIS (medium preset, full resolution)
+    and checked forward-backward; the previous output frame is warped onto the current one along it and the
+    absolute difference is averaged over the pixels the check keeps and the three channels. Lower = steadier;
+    passing the input as its own output gives the clip's own error (its noise and flow's misses), the floor.
+    """
+    import cv2
+
+    est = estimator or FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, side=max(cur_in.shape[:2]))
+    motion = est.motion(gray(prev_in), gray(cur_in))
+    if not motion.valid.any():
+        return float("nan")
+    warped = warp(prev_out.astype(np.float32), motion.backward)
+    diff = np.abs(warped - cur_out.astype(np.float32))
+    return float(diff[motion.valid].mean())
