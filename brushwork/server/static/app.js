@@ -1,4 +1,4 @@
-// The brushwork page: a thin client of the HTTP API (/v1/styles, /v1/stylize, /v1/jobs). No build step.
+// The brushwork page: a thin client of the HTTP API (/v1/styles, /v1/stylize, /v1/jobs, /v1/explain). No build step.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.hash.slice(1)).get("token");  // open /#token=... on a guarded server
@@ -46,6 +46,7 @@ function styleButton(name, title, src, onPick) {
 }
 function pick(name) {
   state.style = name;
+  hideExplain();
   for (const b of $("gallery").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.style === name));
   render(false);
 }
@@ -82,6 +83,7 @@ function setPhoto(file) {
   if (!file) return;
   if (!file.type.startsWith("image/")) { showError(`${file.name} is not a picture`); return; }
   state.photo = file; state.full = null;
+  hideExplain();
   const before = $("before");
   before.onload = () => { $("stage").classList.remove("empty"); resetMask(); render(false); };
   before.onerror = () => showError("this browser cannot show that picture; try a JPEG or PNG");
@@ -229,6 +231,7 @@ async function run(preview) {
     img.dataset.kind = preview ? "preview" : "full";
     img.dataset.renders = String(Number(img.dataset.renders) + 1);
     if (!preview) setDownload(blob);
+    $("explain-hint").hidden = false;
     showError("");
     setStatus(`${preview ? "preview" : "done"} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
   } catch (err) {
@@ -251,6 +254,45 @@ function setDownload(blob) {
   a.href = a.dataset.url;
   a.download = `brushwork-${state.style}.${blob.type.split("/")[1] || "png"}`;
   a.setAttribute("aria-disabled", "false");
+}
+
+// ---- explain: click a point of the result to see where it takes its style from (the attention network's view) ----
+let explainController = null;
+function hideExplain() {
+  if (explainController) explainController.abort();
+  $("explain").hidden = $("explain-dot").hidden = $("explain-hint").hidden = true;
+}
+$("stage").addEventListener("click", (e) => {
+  if (brushMode() !== "off" || !$("result").getAttribute("src") || !state.photo || !state.style) return;
+  const box = $("before").getBoundingClientRect();  // the result covers the photo exactly
+  const x = (e.clientX - box.left) / box.width, y = (e.clientY - box.top) / box.height;
+  if (x >= 0 && x <= 1 && y >= 0 && y <= 1) explainAt(x, y);
+});
+async function explainAt(x, y) {  // x, y: fractions of the photo's width and height
+  const dot = $("explain-dot");
+  dot.style.left = `${100 * x}%`; dot.style.top = `${100 * y}%`; dot.hidden = false;
+  if (explainController) explainController.abort();
+  const controller = explainController = new AbortController();
+  const form = new FormData();
+  form.append("content", state.photo, state.photo.name);
+  addStyle(form, state.style);
+  form.append("x", x.toFixed(4)); form.append("y", y.toFixed(4));
+  $("explain").hidden = false; $("explain").setAttribute("aria-busy", "true");
+  try {
+    const blob = await (await api("/v1/explain", { method: "POST", body: form, signal: controller.signal })).blob();
+    const img = $("explain-heat");
+    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    img.dataset.url = URL.createObjectURL(blob);
+    img.src = img.dataset.url;
+    await img.decode().catch(() => {});
+    img.dataset.at = `${x.toFixed(4)},${y.toFixed(4)}`;
+    img.dataset.explains = String(Number(img.dataset.explains) + 1);
+    showError("");
+  } catch (err) {
+    if (err.name !== "AbortError") showError(err.status === 503 ? "The server is busy; click again in a moment." : err.message);
+  } finally {
+    if (explainController === controller) { explainController = null; $("explain").setAttribute("aria-busy", "false"); }
+  }
 }
 
 // ---- sliders ----
