@@ -17,6 +17,7 @@ from PIL import Image
 from brushwork.core.images import to_pil
 from conftest import EVAL_CONTENT
 from serverproc import running_server
+from test_server_hardening import open_upload
 from test_attention import GRASS, NIGHT_SKY, OCHRE_FIELD, SKY, two_regions
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -64,7 +65,7 @@ def test_explain_over_http_lights_the_matching_half_and_refuses_bad_requests(tmp
                           files={"content": ("p.png", photo, "image/png"), "style_image": ("s.png", painting, "image/png")},
                           data={"x": str(x), "y": str(y), **extra})
 
-    with running_server(tmp=tmp_path) as (base, proc):
+    with running_server("--workers", "1", "--queue-size", "0", tmp=tmp_path) as (base, proc):
         left, right = ask(base, 0.2, 0.5), ask(base, 0.8, 0.5)
         for r in (left, right):
             assert r.status_code == 200, r.text
@@ -93,6 +94,25 @@ def test_explain_over_http_lights_the_matching_half_and_refuses_bad_requests(tmp
         # another site may not use it
         json_error(ask(base, 0.2, 0.5, headers={"Origin": "http://evil.example"}), 403, "evil.example")
         assert logged(proc, "POST /v1/explain explain at 0.2,0.5 200")
+        # it counts toward the server's concurrency like stylize: one place here, taken by an upload on its way in
+        for holder, other in (("/v1/explain", "/v1/stylize"), ("/v1/stylize", "/v1/explain")):
+            with open_upload(base, 100_000, path=holder):
+                time.sleep(0.5)
+                r = httpx.post(base + other, files={"content": ("p.png", photo, "image/png")},
+                               data={"style": "starry-night", "x": "0.5", "y": "0.5"}, timeout=60)
+                json_error(r, 503, "busy")
+                assert int(r.headers["Retry-After"]) >= 1
+            deadline = time.time() + 30
+            while ask(base, 0.5, 0.5).status_code != 200:  # the place comes back when that client goes
+                assert time.time() < deadline
+                time.sleep(0.3)
+        # a photo as large as /v1/stylize takes (over the 1 MB of other addresses) is taken and shrunk
+        noise = np.random.default_rng(0).integers(0, 256, (900, 900, 3), dtype=np.uint8)
+        big = png(Image.fromarray(noise))
+        assert len(big) > 1.5 * 2**20
+        r = httpx.post(base + "/v1/explain", files={"content": ("big.png", big, "image/png")},
+                       data={"style": "starry-night", "x": "0.1", "y": "0.9"}, timeout=120)
+        assert r.status_code == 200, r.text
     assert "Traceback" not in Path(proc.log_path).read_text()
 
 
