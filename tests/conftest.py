@@ -43,6 +43,26 @@ def encoder():
     return shared_encoder()
 
 
+@pytest.fixture
+def cli(capsys):
+    """The console entry point `brushwork.cli.main` run in this process (the same code, without a 10 s start):
+    a CompletedProcess with its exit code, stdout and stderr."""
+    import subprocess
+
+    from brushwork.cli import main
+
+    def call(*args):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return call
+
+
 def find(files, part):
     return next(f for f in files if part in f.name)
 

@@ -26,22 +26,6 @@ def assert_clean_error(proc, *words):
         assert w in lines[0], lines[0]
 
 
-@pytest.fixture
-def cli(capsys):
-    """The console entry point `brushwork.cli.main` run in this process (the same code, without a 10 s start)."""
-    from brushwork.cli import main
-
-    def call(*args):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-    return call
-
 
 def test_stylize_writes_picture(tmp_path, eval_content):
     out = tmp_path / "out.jpg"

@@ -1,6 +1,5 @@
 """The controls through the CLI (--preview, --color-from, --bits 16, --mask), `brushwork train` (--init-from,
 --export, argument errors) and `api.stylize()`: real networks, real eval images, real files."""
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,19 +13,6 @@ from conftest import EVAL_CONTENT, EVAL_STYLE, REPO, assert_halves_follow_styles
 
 SHIPPED_DRAFT = REPO / "brushwork" / "assets" / "models" / "lapstyle_draft.safetensors"
 
-
-@pytest.fixture
-def cli(capsys):
-    """The console entry point `brushwork.cli.main` in this process: (exit code, stdout, stderr)."""
-    from brushwork.cli import main
-
-    def call(*args):
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, exc.value.code or 0, out.out, out.err)
-
-    return call
 
 
 def assert_one_line_error(proc, *words):

@@ -20,21 +20,6 @@ PHOTO = EVAL_CONTENT / "cszn__FFDNet__testsets_Kodak24__kodim13.jpg"
 SIZES = [(384, 512), (512, 320)]  # (height, width): landscape 4:3 and portrait 5:8, both one pyramid level
 
 
-@pytest.fixture
-def cli(capsys):
-    from brushwork.cli import main
-
-    def call(*args):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-    return call
-
 
 def session(path):
     so = ort.SessionOptions()
