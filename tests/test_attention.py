@@ -1,5 +1,4 @@
 """The attention method: attention statistics, region matching, bounded memory, explain and the subject control."""
-import json
 import subprocess
 import sys
 
@@ -11,7 +10,6 @@ from brushwork.core.images import load_image
 from brushwork.core.stats import mean_std
 from brushwork.methods.lapstyle import STYLE_TAPS, features
 from brushwork.nets.attention import AttentionTransfer
-from brushwork.nets.lapstyle import DRAFT_LAYERS
 
 from conftest import EVAL_CONTENT, EVAL_STYLE, check_blend_and_masks, check_strength_zero_is_the_photo, find
 
