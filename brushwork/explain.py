@@ -18,9 +18,10 @@ PANEL = 384  # long side of each panel
 
 
 def attention_map(content: torch.Tensor, style: torch.Tensor, at: tuple[float, float], draft_size: int = 256,
-                  style_size: int = 512, depth: str = "relu4_1") -> torch.Tensor:
+                  style_size: int = 512, depth: str = "relu3_1") -> torch.Tensor:
     """(h, w) attention of the photo's point `at` ((x, y) in the photo's pixels) over the painting's positions,
-    as the attention method's draft sees them (photo at draft_size, painting at style_size); sums to 1."""
+    as the attention method's draft sees them (photo at draft_size, painting at style_size); sums to 1.
+    depth relu3_1 by default: its attention also moves relu2_1, so it decides where the colours come from."""
     from .core.encoder import shared_encoder
     from .methods import attention, lapstyle
 

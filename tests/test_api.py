@@ -12,9 +12,10 @@ from brushwork import BrushworkError, api
 from brushwork.assets import gallery
 from brushwork.core import budget
 from brushwork.core.images import load_image
-from brushwork.methods import adain, lapstyle, optimize
+from brushwork.methods import adain, attention, lapstyle, optimize
 
-METHOD_OPTIONS = {"lapstyle": lapstyle.Options, "adain": adain.Options, "optimize": optimize.Options}
+METHOD_OPTIONS = {"lapstyle": lapstyle.Options, "adain": adain.Options, "optimize": optimize.Options,
+                  "attention": attention.Options}
 
 
 def error_of(**kwargs) -> str:
