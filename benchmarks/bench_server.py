@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8791)
     args = ap.parse_args()
     import brushwork
-    from brushwork.assets import gallery
+    from brushwork.loaders import gallery
 
     photo = Image.open(gallery.resolve(PHOTO)).convert("RGB")
     buf = io.BytesIO()

@@ -93,7 +93,7 @@ def worker(args) -> dict:
 
 def measure(method: str, size: int, args) -> dict:
     """Run one configuration in a fresh subprocess; a failure or timeout becomes a row saying so."""
-    from brushwork.assets import gallery
+    from brushwork.loaders import gallery
 
     python = args.reference_python if method == REFERENCE and args.reference_python else sys.executable
     cmd = [python, str(Path(__file__).resolve()), "--worker", "--method", method, "--size", str(size),

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .assets import gallery
-from .assets.brush import is_brush, load_brush
+from .loaders import gallery
+from .loaders.brush import is_brush, load_brush
 from .core import budget, color, pyramid
 from .core.masks import region_weights
 from .core.images import (fit_size, load_array, load_image, mirror_pad, resize, resize_long_side, to_pil,

@@ -16,7 +16,7 @@ torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 
 def pytest_configure(config):
-    from brushwork.assets import weights
+    from brushwork.loaders import weights
 
     weights.ensure("hed-vgg16")  # the real networks, downloaded and converted once per machine
     weights.ensure("efficientnet-lite1")

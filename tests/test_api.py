@@ -9,7 +9,7 @@ from PIL import Image
 
 import brushwork
 from brushwork import BrushworkError, api
-from brushwork.assets import gallery
+from brushwork.loaders import gallery
 from brushwork.core import budget
 from brushwork.core.images import load_image
 from brushwork.methods import adain, attention, lapstyle, optimize

@@ -90,7 +90,7 @@ def test_styles_grid_and_bad_settings(photos, tmp_path):
     assert (summary.done, summary.failed) == (2, 0), summary.failures
     names = sorted(p.name for p in (tmp_path / "grid").glob("*.png"))
     assert names == [f"{src.stem}-starry-night.png", f"{src.stem}-the-scream.png"]
-    from brushwork.assets import gallery
+    from brushwork.loaders import gallery
 
     colour = lambda a: a.reshape(-1, 3).astype(float).mean(0)  # noqa: E731
     styles = {n: colour(pixels(gallery.resolve(n))) for n in ("starry-night", "the-scream")}

@@ -138,7 +138,7 @@ def test_learn_style_refuses_bad_requests(tmp_path, eval_style):
 @pytest.mark.slow
 def test_learn_style_then_paint_with_the_brush(tmp_path, eval_content, eval_style):
     """The whole learn-style path through the CLI: fine-tune on a painting, write a .brush, paint with it."""
-    from brushwork.assets.brush import load_brush
+    from brushwork.loaders.brush import load_brush
 
     brush = tmp_path / "wave.brush"
     p = run("learn-style", find(eval_style, "wave"), "-o", brush, "--minutes", "0.02", "--content", EVAL_CONTENT,
@@ -175,7 +175,7 @@ def test_learn_style_then_paint_with_the_brush(tmp_path, eval_content, eval_styl
 
 
 def test_brush_file_works_as_a_style(tmp_path, eval_content, eval_style):
-    from brushwork.assets.brush import Brush, save_brush
+    from brushwork.loaders.brush import Brush, save_brush
     from brushwork.core.images import load_image
 
     brush = save_brush(Brush("wave", [load_image(find(eval_style, "wave"), size=128)]), tmp_path / "wave.brush")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from brushwork.assets import weights
+from brushwork.loaders import weights
 from brushwork.core.encoder import LAYER_NAMES, VGG16Encoder
 from brushwork.errors import BrushworkError
 from brushwork.core.images import load_image

@@ -145,7 +145,7 @@ def test_missing_onnxruntime_is_a_one_line_error(tmp_path):
 @pytest.mark.slow
 def test_stylize_backend_onnxruntime_matches_torch_and_caches_the_graphs(cli, tmp_path, monkeypatch):
     """`brushwork stylize --backend onnxruntime`: exported once into BRUSHWORK_HOME/onnx, the PyTorch picture."""
-    from brushwork.assets import weights
+    from brushwork.loaders import weights
 
     home = tmp_path / "home"
     home.mkdir()

@@ -93,7 +93,7 @@ def test_crop_replay_computes_a_quarter_of_the_batch_and_keeps_features_exact(en
 
 def test_reflection_padding_stays_bf16_under_autocast():
     """Autocast would run reflection_pad2d in fp32 (dtype copies around every decoder conv); ours keeps bf16."""
-    from brushwork.nets.adain import ReflectPad
+    from brushwork.nets.blocks import ReflectPad
 
     x = torch.rand(2, 8, 9, 7, dtype=torch.bfloat16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -107,7 +107,7 @@ def test_upconv_is_nearest_upsampling_then_a_reflect_padded_conv(hw):
     """UpConv's folded 2x2 phase kernels give the numbers (and gradients) of upsample -> reflect pad -> 3x3 conv."""
     import torch.nn.functional as F
 
-    from brushwork.nets.adain import UpConv
+    from brushwork.nets.blocks import UpConv
 
     torch.manual_seed(0)
     m = UpConv(6, 5)
@@ -347,7 +347,7 @@ def test_revision_tiles_agree_with_whole_image(eval_content, eval_style, masked)
 
 
 def test_learn_style_writes_a_brush_that_round_trips(smoke_weights, tmp_path, eval_content, eval_style):
-    from brushwork.assets.brush import load_brush
+    from brushwork.loaders.brush import load_brush
     from brushwork.methods import lapstyle
     from brushwork.training.learn_style import learn_style
 
@@ -379,7 +379,7 @@ def test_learn_style_writes_a_brush_that_round_trips(smoke_weights, tmp_path, ev
 
 
 def test_brush_rejects_other_files(tmp_path):
-    from brushwork.assets.brush import load_brush
+    from brushwork.loaders.brush import load_brush
     from brushwork.errors import BrushworkError
 
     bad = tmp_path / "x.brush"

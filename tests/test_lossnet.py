@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from brushwork.assets import weights
+from brushwork.loaders import weights
 from brushwork.core import losses as L
 from brushwork.core import lossnet
 from brushwork.core.efficientnet import BN_EPS, fold_bn
@@ -136,7 +136,7 @@ def test_first_download_says_what_it_does_on_a_terminal(tmp_path):
     (tmp_path / "links").mkdir()
     env = {**os.environ, "BRUSHWORK_HOME": str(tmp_path / "home"), "PIP_NO_INDEX": "1",
            "PIP_FIND_LINKS": str(tmp_path / "links"), "PIP_NO_CACHE_DIR": "1"}
-    code = "from brushwork.assets import weights\ntry:\n    weights.fetch('efficientnet-lite1')\nexcept Exception as e:\n    print('ERR', e)"
+    code = "from brushwork.loaders import weights\ntry:\n    weights.fetch('efficientnet-lite1')\nexcept Exception as e:\n    print('ERR', e)"
     master, slave = pty.openpty()
     proc = subprocess.run([sys.executable, "-c", code], stderr=slave, stdout=subprocess.PIPE, env=env,
                           text=True, timeout=300)

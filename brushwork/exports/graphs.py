@@ -19,7 +19,7 @@ from torch import nn
 from ..core.color import palette_plan
 from ..core.stats import mean_std
 from ..methods.lapstyle import DRAFT_MARGIN, PALETTE_STEPS, STYLE_TAPS
-from ..nets.adain import UpConv
+from ..nets.blocks import UpConv
 from ..nets.lapstyle import CODE_DIM, DRAFT_LAYERS, style_code
 
 STAT_CHANNELS = {"relu2_1": 128, "relu3_1": 256, "relu4_1": 512}

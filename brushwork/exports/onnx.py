@@ -133,7 +133,7 @@ INT8_MODES = ("dynamic", "static")
 def calibration_feeds(encoder: torch.nn.Module, levels: int, strength_input: bool) -> list[dict]:
     """Painter inputs for static quantization's calibration: the built-in sample photos, each at the top of
     the painter's size range and mirrored, with three built-in styles."""
-    from ..assets import gallery
+    from ..loaders import gallery
     from ..core.images import load_image, resize_long_side
 
     _, hi = size_range(levels)

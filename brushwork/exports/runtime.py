@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..assets.home import home
+from ..loaders.home import home
 from ..errors import BrushworkError
 from ..methods.common import blend_weights, cached, emit
 from . import onnx as exporter
@@ -26,7 +26,7 @@ _lock = threading.Lock()
 
 
 def _weight_files(weights_dir: str | None) -> list[Path]:
-    from ..assets import weights
+    from ..loaders import weights
     from ..methods.lapstyle import WEIGHTS_DIR
 
     folder = Path(weights_dir) if weights_dir else WEIGHTS_DIR

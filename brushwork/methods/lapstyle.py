@@ -81,7 +81,7 @@ def load_nets(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat1
 @lru_cache(maxsize=4)
 def brush_nets(path: str, weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
     """(draft, [RevisionNet, ...]) of a .brush file; networks it does not carry come from the base model."""
-    from ..assets.brush import load_brush
+    from ..loaders.brush import load_brush
 
     brush = load_brush(path)
     base_draft, base_revs = load_nets(weights_dir, dtype)

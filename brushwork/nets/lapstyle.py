@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adain import Decoder, ReflectPad, UpConv, mean_std
+from ..core.stats import mean_std
+from .blocks import Decoder, ReflectPad, UpConv
 
 DRAFT_LAYERS = ("relu2_1", "relu3_1", "relu4_1")
 CODE_LAYERS = ("relu1_1", "relu2_1")

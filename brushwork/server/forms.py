@@ -12,7 +12,7 @@ from fastapi import File, Form, HTTPException, UploadFile
 
 from .. import api
 from ..errors import BrushworkError
-from ..assets import gallery
+from ..loaders import gallery
 from ..core.color import check_mode
 from .settings import Settings
 from .uploads import read_image

@@ -25,7 +25,7 @@ import numpy as np
 from fastapi import APIRouter, WebSocket
 from PIL import Image
 
-from ..assets import gallery
+from ..loaders import gallery
 from ..errors import BrushworkError
 from ..video.stylize import FrameStepper
 from . import jobs, work

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from .. import __version__, api
-from ..assets import gallery
+from ..loaders import gallery
 from . import jobs, videos, work
 from .forms import (ExplainForm, StylizeForm, apply_quality, build_explain, build_request, explain_form, qualities,
                     stylize_form)

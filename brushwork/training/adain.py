@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import load_weights
-from ..nets.adain import ADAIN_LAYER, FEATURE_SCALE, LOSS_LAYERS, Decoder, adain, mean_std
+from ..nets.adain import ADAIN_LAYER, FEATURE_SCALE, LOSS_LAYERS, adain, mean_std
+from ..nets.blocks import Decoder
 from ..nets.lapstyle import DRAFT_LAYERS, DraftNet
 from .loop import Task, autocast, bf16_copy
 

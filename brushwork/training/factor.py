@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nets.adain import UpConv
+from ..nets.blocks import UpConv
 from ..nets.lapstyle import FACTORED_RANKS, DraftNet, FactoredDraftNet
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..assets.brush import Brush, save_brush
+from ..loaders.brush import Brush, save_brush
 from ..core.images import load_image, resize_long_side
 from ..errors import BrushworkError
 from .data import CropDataset
@@ -32,7 +32,7 @@ def learn_style(paintings: list[str | Path], out: str | Path, name: str | None =
                 weights_dir: str | None = None, crop: int = 256, batch: int = 4, lr: float = 1e-4,
                 threads: int = 0) -> Path:
     """Fine-tune on the paintings for at most `minutes` (or `iters`) and write the .brush file `out`."""
-    from ..assets import gallery
+    from ..loaders import gallery
     from ..core.encoder import load_encoder
     from .lapstyle import DraftTask, RevisionTask
 

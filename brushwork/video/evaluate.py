@@ -60,8 +60,8 @@ def evaluate_video(input, style, consistencies=(0.0, DEFAULT_CONSISTENCY), size:
                    every: int = 1, out_dir=None, max_frames: int | None = None, progress: bool = True, **options) -> list[dict]:
     """One row per consistency: fps, frames, warping error (output and input), mean content and style losses."""
     from ..api import Stylizer
-    from ..assets import gallery
-    from ..assets.brush import is_brush, load_brush
+    from ..loaders import gallery
+    from ..loaders.brush import is_brush, load_brush
     from ..core.images import load_image
 
     styles = list(style) if isinstance(style, (list, tuple)) else [style]

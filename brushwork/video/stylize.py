@@ -23,8 +23,8 @@ import torch
 from tqdm import tqdm
 
 from ..api import DEFAULT_METHOD, Stylizer
-from ..assets import gallery
-from ..assets.brush import is_brush
+from ..loaders import gallery
+from ..loaders.brush import is_brush
 from ..core import color
 from ..core.images import load_image, resize_long_side
 from ..errors import BrushworkError

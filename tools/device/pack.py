@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from brushwork.assets import weights
+from brushwork.loaders import weights
 from brushwork.core.images import IMAGE_SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
