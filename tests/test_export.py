@@ -100,7 +100,7 @@ def test_export_style_writes_the_encoder_vector(exported, cli, tmp_path, eval_st
     painting = brushwork.Stylizer("lapstyle", progress=False)._style(style_file, False)[0]
     graph = session(folder / "style_encoder.onnx").run(None, {"painting": painting.numpy()})[0]
     assert saved.shape == graph.shape
-    assert np.abs(saved - graph).max() < 1e-3
+    np.testing.assert_allclose(saved, graph, rtol=1e-4, atol=1e-4)  # float32 sums in two engines: ~3e-5 apart
     again = cli("export-style", style_file, "-o", out, "-q")
     assert again.returncode == 2 and "already exists" in again.stderr
 

@@ -54,6 +54,7 @@ def export_style(
     from .. import api
     from ..core.encoder import shared_encoder
     from ..exports.graphs import StyleEncoder
+    from ..methods.lapstyle import ENCODER_PADDING
 
     if output.suffix.lower() != ".npz":
         raise BrushworkError(f"{output}: the style vector is written as .npz")
@@ -64,7 +65,7 @@ def export_style(
     api.check_source(painting, "style")
     tensor, _ = api.Stylizer("lapstyle", progress=False)._style(painting, allow_huge=False)
     with torch.no_grad():
-        style = StyleEncoder(shared_encoder("max", "zeros", torch.float32))(tensor).numpy()
+        style = StyleEncoder(shared_encoder("max", ENCODER_PADDING, torch.float32))(tensor).numpy()
     tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.npz")
     try:
         np.savez(tmp, style=style)

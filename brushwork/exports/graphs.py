@@ -18,7 +18,7 @@ from torch import nn
 
 from ..core.color import palette_plan
 from ..core.stats import mean_std
-from ..methods.lapstyle import DRAFT_MARGIN, PALETTE_STEPS, STYLE_TAPS
+from ..methods.lapstyle import PALETTE_STEPS, STYLE_TAPS
 from ..nets.blocks import UpConv
 from ..nets.lapstyle import CODE_DIM, DRAFT_LAYERS, style_code
 
@@ -251,11 +251,8 @@ class Painter(nn.Module):
         s = unpack_style(style)
         small = split(photo, self.levels)[-1]
         h, w = _as_tensor(small.shape[-2]), _as_tensor(small.shape[-1])
-        short = torch.minimum(h, w)
-        m = torch.minimum((short.float() * DRAFT_MARGIN).round().long(), short - 1)  # methods.lapstyle.draft_margin
-        padded = F.pad(small, (m, m, m, m), mode="reflect")
-        ph, pw = (-_as_tensor(padded.shape[-2])) % 8, (-_as_tensor(padded.shape[-1])) % 8
-        padded = F.pad(padded, (0, pw, 0, ph), mode="reflect")  # methods.common.pad_to_multiple
+        ph, pw = (-h) % 8, (-w) % 8
+        padded = F.pad(small, (0, pw, 0, ph), mode="reflect")  # methods.common.pad_to_multiple
         cf = self.enc(padded, DRAFT_LAYERS)
         t = {}
         for k in DRAFT_LAYERS:  # nets.adain.transfer: one style
@@ -265,12 +262,12 @@ class Painter(nn.Module):
             t[k] = torch.addcmul(shift, cf[k], scale)
             if strength is not None:
                 t[k] = cf[k] + strength * (t[k] - cf[k])
-        out = self.draft(t)[..., m: m + h, m: m + w]
+        out = self.draft(t)[..., :h, :w]
         if self.palette > 0:
             share = self.palette if strength is None else self.palette * strength
             out = out + share * (transfer_palette(out, self.rots, s["palette"][0]) - out)
         if strength is not None:  # what the draft loses of the photo, given back in proportion
-            out = out + (1 - strength) * (small - self.draft(cf)[..., m: m + h, m: m + w])
+            out = out + (1 - strength) * (small - self.draft(cf)[..., :h, :w])
         return out
 
     def revise(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor,

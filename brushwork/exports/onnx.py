@@ -80,9 +80,9 @@ def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str],
 def modules(levels: int, weights_dir: str | None = None, palette: float = 0.65, style_size: int = 512):
     """(StyleEncoder, Painter) of the shipped (or weights_dir's) networks in fp32."""
     from ..core.encoder import shared_encoder
-    from ..methods.lapstyle import load_nets
+    from ..methods.lapstyle import ENCODER_PADDING, load_nets
 
-    enc = shared_encoder("max", "zeros", torch.float32)
+    enc = shared_encoder("max", ENCODER_PADDING, torch.float32)
     draft, revs = load_nets(weights_dir, torch.float32)
     return graphs.StyleEncoder(enc, style_size), graphs.Painter(enc, draft, revs, levels, palette)
 
@@ -261,8 +261,8 @@ size and values in [0, 1].
   and to 128 px for the palette, with antialiasing). Run it once per style and keep the vector: an app with
   fixed styles can ship only `painter.onnx` and the vectors (`brushwork export-style PAINTING -o style.npz`
   writes one; `numpy.load(path)["style"]`).
-- **painter**: the default pipeline (drafting network at about {meta['draft_size']} px on the photo reflected
-  a margin beyond its borders, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
+- **painter**: the default pipeline (drafting network at about {meta['draft_size']} px, its encoder padding
+  by repeating edge pixels, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
   Laplacian pyramid), {at_strength}. Height and width are dynamic, but the number of pyramid
   levels is fixed at export: the picture is the one `brushwork stylize --size PX` paints for photos whose long
   side is **{lo} to {hi} px**. Resize the photo into that range first (or export again with
