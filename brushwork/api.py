@@ -40,7 +40,7 @@ MIN_PAINT_SIDE = 16  # the networks' shortest side (at the draft for lapstyle); 
 QUALITY = {
     "fast": ("lapstyle", {"draft_size": 128}, "lapstyle with a 128 px draft, about 0.1 s at 512 px"),
     "balanced": ("lapstyle", {}, "lapstyle (the default), about 0.2 s at 512 px"),
-    "best": ("optimize", {"size": 512}, "optimize (Gatys, most faithful texture) at 512 px, about 15-45 s"),
+    "best": ("optimize", {"size": 512}, "optimize (lapstyle refined by Gatys' optimization) at 512 px, about 15 s"),
 }
 
 

@@ -118,7 +118,7 @@ def stylize(
     quality: Optional[str] = typer.Option(None, metavar="fast|balanced|best", show_default=False,
                                           help="A preset instead of --method (times: 512 px, 2-core CPU): fast = "
                                                "lapstyle with a 128 px draft (~0.1 s); balanced = lapstyle (~0.2 s); "
-                                               "best = optimize (~15-45 s). --method and other options override it."),
+                                               "best = optimize (~15 s). --method and other options override it."),
     size: int = typer.Option(512, metavar="PX", help="Long side of the output in pixels."),
     strength: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0",
                                              help="Style strength from 0 (the photo) to 1 (all style)."),
@@ -137,10 +137,10 @@ def stylize(
                                             rich_help_panel=OPTIMIZE, help="\\[optimize only] The optimizer."),
     style_loss: Optional[str] = typer.Option(None, metavar="gram|meanstd|wasserstein", show_default="gram",
                                              rich_help_panel=OPTIMIZE, help="\\[optimize only] The style loss."),
-    init: Optional[str] = typer.Option(None, metavar="matched|content|noise|style-stats", show_default="matched",
-                                       rich_help_panel=OPTIMIZE,
-                                       help="\\[optimize only] Starting picture (matched: the photo in the "
-                                            "painting's colours)."),
+    init: Optional[str] = typer.Option(None, metavar="lapstyle|matched|meancov|content|noise|style-stats",
+                                       show_default="lapstyle", rich_help_panel=OPTIMIZE,
+                                       help="\\[optimize only] Starting picture (lapstyle: its painting, refined; "
+                                            "matched: the photo in the painting's colours)."),
     loss_net: Optional[str] = typer.Option(None, metavar="NAME", show_default="efficientnet-lite1",
                                            rich_help_panel=OPTIMIZE,
                                            help="\\[optimize only] Network whose features the losses compare: "

@@ -101,6 +101,13 @@ def style_loss(kind: str, feat: torch.Tensor, target, mask: torch.Tensor | None 
     return w2_gaussian(*stats, *target[:2], target[2] if len(target) > 2 else None) / scale
 
 
+def softmax_smooth(feat: torch.Tensor) -> torch.Tensor:
+    """Each channel's softmax over the positions, times their number (mean 1): peaky activations of networks
+    other than VGG flattened before the Gram (SWAG, Wang et al. 2021)."""
+    f = feat.float().flatten(2)
+    return (torch.softmax(f, dim=2) * f.shape[2]).view_as(feat)
+
+
 def tv_loss(img: torch.Tensor) -> torch.Tensor:
     """Total variation (mean squared neighbour difference): penalises pixel noise."""
     dx = img[..., :, 1:] - img[..., :, :-1]
