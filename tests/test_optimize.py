@@ -147,3 +147,32 @@ def test_picture_already_at_the_requested_size(st, tmp_path, eval_content, eval_
     save_image(load_image(eval_content[0], size=64), small)
     out = st.stylize_tensor(small, eval_style[0], size=64, iterations=3)
     assert max(out.shape[-2:]) == 64
+
+
+def lite_losses(out, photo, style):
+    """(Lite1 Gram style loss over the default taps, Lite1 content loss) of a picture, as optimize measures them."""
+    from brushwork.core import lossnet
+
+    net = lossnet.load("efficientnet-lite1", padding="reflect")
+    info = lossnet.loss_net("efficientnet-lite1")
+    with torch.no_grad():
+        fo = net(out, info.style_taps + (info.content_tap,))
+        fs = net(resize(style, out.shape[-2:]), info.style_taps)
+        fc = net(photo, (info.content_tap,))
+    style_loss = sum(L.style_loss("gram", fo[k], L.gram(fs[k])).item() for k in info.style_taps) / len(info.style_taps)
+    return style_loss, L.content_loss(fo[info.content_tap], fc[info.content_tap]).item()
+
+
+@pytest.mark.slow
+def test_default_refines_the_lapstyle_painting(st, eval_content, eval_style):
+    """The default start is lapstyle's picture; the optimizer then brings the painting's texture statistics
+    closer (Lite1 style loss at least 30% lower), trading some of the photo for them: Lite1 content loss at most
+    1.8x the start's (1.6x on the eval pairs at 512 px)."""
+    photo = load_image(eval_content[6], size=256)
+    style = load_image(find(eval_style, "starry"))
+    start = Stylizer("lapstyle", progress=False).stylize_tensor(photo, style, size=256)
+    out = st.stylize_tensor(photo, style, size=256, iterations=30)
+    s0, c0 = lite_losses(start, photo, style)
+    s1, c1 = lite_losses(out, photo, style)
+    assert s1 <= 0.7 * s0, (s0, s1)
+    assert c0 < c1 <= 1.8 * c0, (c0, c1)

@@ -5,6 +5,7 @@ methods' and the trainer's default, "auto", picks fp32 there.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,9 +14,16 @@ import torch
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
+BF16_ISAS = ("BF16", "AMX", "FP16", "AVX10", "ALL")  # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) that keep bf16 native
+
+
 @lru_cache(maxsize=1)
 def native_bf16() -> bool:
-    """Whether this machine's CPU has bf16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo)."""
+    """Whether this machine's CPU has bf16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo) that oneDNN may
+    use: a cap below them (ONEDNN_MAX_CPU_ISA=AVX2, as on an AVX2-only CPU) makes bf16 convs emulated, 100x slower."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if cap and not any(isa in cap for isa in BF16_ISAS):
+        return False
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
