@@ -4,9 +4,9 @@ The content's Laplacian pyramid has as many levels as it takes to bring the requ
 draft resolution; each level's Revision network adds that band's detail (levels beyond the trained ones
 reuse the last network). Aspect ratio is kept; memory grows with the output only.
 
-The encoder pads by repeating edge pixels (zero padding painted bands along the borders), and the draft's colours are
-then moved onto the painting's whole palette (`palette`, sliced optimal transport), so skies and rivers take
-the painting's hues rather than a tint of the photo's.
+The encoder pads by repeating edge pixels (zero padding painted bands along the borders), and the draft's
+colours are then moved onto the painting's whole palette (`palette`, sliced optimal transport), so skies and
+rivers take the painting's hues rather than a tint of the photo's.
 """
 from __future__ import annotations
 

@@ -134,8 +134,9 @@ def _stats_of(enc, img: torch.Tensor, opts: Options) -> dict:
 def _style_targets(enc, styles, opts, long_side, cache, keys):
     """Per style, per layer, the target statistic at this scale (cached by style key and size)."""
     side = max(16, round(long_side * opts.style_scale))
-    return [cached(cache, ("optimize", opts.loss_net, key, side, opts.style_loss, opts.pool, opts.padding, opts.precision,
-                           tuple(opts.style_layers)), lambda s=style: _stats_of(enc, resize_long_side(s, side), opts))
+    config = (opts.loss_net, opts.style_loss, opts.pool, opts.padding, opts.precision, tuple(opts.style_layers),
+              opts.smoothing)
+    return [cached(cache, ("optimize", key, side, *config), lambda s=style: _stats_of(enc, resize_long_side(s, side), opts))
             for style, key in zip(styles, keys)]
 
 
