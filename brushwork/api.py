@@ -24,7 +24,7 @@ from .core.masks import region_weights
 from .core.images import (fit_size, load_array, load_image, mirror_pad, resize, resize_long_side, to_pil,
                           to_tensor)
 from .errors import BrushworkError
-from .methods.common import LRUCache, Progress  # noqa: F401  (Progress: what `callback` receives)
+from .methods.common import LRUCache, Progress, paint_padding  # noqa: F401  (Progress: what `callback` receives)
 
 METHODS = {"optimize": "brushwork.methods.optimize", "adain": "brushwork.methods.adain",
            "lapstyle": "brushwork.methods.lapstyle", "attention": "brushwork.methods.attention"}
@@ -33,7 +33,6 @@ MAX_STYLE_SIDE = 2048  # style images are never needed larger than this
 CACHE_ENTRIES = 64  # style statistics kept per Stylizer (least recently used dropped; a few MB each at most)
 MIN_PHOTO_SIDE = 8  # a photo smaller than this on a side is refused: there is nothing to paint
 SMALL_PHOTO_SIDE = 64  # under this on its short side a photo is painted, with a warning (upscaled, little detail)
-MIN_PAINT_SIDE = 16  # the networks' shortest side (at the draft for lapstyle); thinner pictures are mirror-padded
 
 
 # quality presets: (method, its options, what it costs). Times: a 2-core CPU at 512 px (README's speed table)
@@ -137,18 +136,6 @@ def check_photo(hw: tuple[int, int]) -> None:
     if min(h, w) < SMALL_PHOTO_SIDE:
         warnings.warn(f"the photo is only {w}x{h} px (under {SMALL_PHOTO_SIDE} px on its short side): the "
                       "painting has little of a photo's detail to work from", stacklevel=3)
-
-
-def paint_padding(opts, hw: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) px of mirror padding that bring a picture of size hw to the shortest side the
-    method can paint: MIN_PAINT_SIDE, at the draft for a method that drafts (a 4000x100 panorama at 512 px is
-    512x13, its lapstyle draft 256x7: the networks' reflection padding needs more). Cut away after painting."""
-    h, w = hw
-    draft = getattr(opts, "draft_size", None)
-    levels = pyramid.levels_for(max(h, w), draft) if draft else 0
-    need = min(max(h, w), MIN_PAINT_SIDE * 2 ** levels)
-    ph, pw = max(0, need - h), max(0, need - w)
-    return ph // 2, ph - ph // 2, pw // 2, pw - pw // 2
 
 
 def _crop_events(callback, pad: tuple[int, int, int, int], hw: tuple[int, int]):

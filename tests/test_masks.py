@@ -108,7 +108,7 @@ def test_optimize_starts_each_region_in_its_own_painting_s_palette():
     h, w = content.shape[-2:]
     left, right = halves(h, w)
     styles = [load_image(STARRY, size=256), load_image(WAVE, size=256)]
-    opts = optimize.Options()
+    opts = optimize.Options(init="matched")
     opts.check()
     start = optimize._init_image(opts, content, styles, [0.5, 0.5], [left, right], torch.Generator())
     for painting, cols in ((styles[0], slice(0, w // 2)), (styles[1], slice(w // 2, w))):

@@ -385,7 +385,8 @@ def test_progress_comes_from_the_methods_own_events():
     callback = work.progress_fn(seen.append)
     content = sorted(EVAL_CONTENT.iterdir())[0]
     api.Stylizer("optimize", progress=False).stylize_tensor(content, sorted(EVAL_STYLE.iterdir())[0], size=300,
-                                                            iterations=3, callback=on_event)  # two scales
+                                                            start_size=256, iterations=3,
+                                                            callback=on_event)  # two scales
     assert seen == overall and len(seen) >= 4
     assert seen == sorted(seen) and 0 < seen[0] < 0.5 and seen[-1] == pytest.approx(1.0), seen
 

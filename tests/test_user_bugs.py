@@ -171,7 +171,7 @@ def test_optimize_progress_events_count_iterations_per_scale():
     fraction never goes back and ends at 1."""
     events = []
     st = api.Stylizer("optimize", progress=False)
-    st.stylize_tensor(PHOTO, STYLE, size=400, iterations=8, callback=events.append)
+    st.stylize_tensor(PHOTO, STYLE, size=400, iterations=8, start_size=256, callback=events.append)
     assert sorted({e.scale for e in events}) == [0, 1, 2]
     for scale, total in enumerate((8, 6, 6)):
         steps = [e.step for e in events if e.scale == scale]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..core import pyramid
 from ..core.precision import PRECISIONS, resolve
 from ..errors import BrushworkError
 
@@ -112,3 +113,18 @@ def cached(cache: dict | None, key, compute):
     except KeyError:
         value = cache[key] = compute()
         return value
+
+
+MIN_PAINT_SIDE = 16  # the networks' shortest side (at the draft for lapstyle); thinner pictures are mirror-padded
+
+
+def paint_padding(opts, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) px of mirror padding that bring a picture of size hw to the shortest side the
+    method can paint: MIN_PAINT_SIDE, at the draft for a method that drafts (a 4000x100 panorama at 512 px is
+    512x13, its lapstyle draft 256x7: the networks' reflection padding needs more). Cut away after painting."""
+    h, w = hw
+    draft = getattr(opts, "draft_size", None)
+    levels = pyramid.levels_for(max(h, w), draft) if draft else 0
+    need = min(max(h, w), MIN_PAINT_SIDE * 2 ** levels)
+    ph, pw = max(0, need - h), max(0, need - w)
+    return ph // 2, ph - ph // 2, pw // 2, pw - pw // 2

@@ -25,10 +25,10 @@ from tqdm import tqdm
 from ..core import losses as L
 from ..core import lossnet
 from ..core.color import match_color, transfer_palette
-from ..core.images import fit_size, resize, resize_long_side
+from ..core.images import fit_size, mirror_pad, resize, resize_long_side
 from ..core.precision import PRECISIONS, resolve
 from ..errors import BrushworkError
-from .common import blend_weights, cached, check_basics, emit
+from .common import blend_weights, cached, check_basics, emit, paint_padding
 
 STYLE_LOSSES = ("gram", "meanstd", "wasserstein")
 INITS = ("matched", "meancov", "lapstyle", "content", "noise", "style-stats")
@@ -150,7 +150,11 @@ def _init_image(opts: Options, content: torch.Tensor, styles, weights, masks, ge
 
         fast = lapstyle.Options(strength=opts.strength, style_scale=opts.style_scale)
         fast.check()
-        return lapstyle.stylize(content, styles, weights, masks, fast)
+        h, w = content.shape[-2:]
+        top, bottom, left, right = pad = paint_padding(fast, (h, w))  # thin panoramas: mirrored context
+        wide = [mirror_pad(resize(m, (h, w)), *pad) for m in masks] if masks else masks
+        out = lapstyle.stylize(mirror_pad(content, *pad), styles, weights, wide, fast)
+        return out[..., top: top + h, left: left + w]
     if opts.init in ("matched", "meancov") and opts.strength > 0:
         recolour = (lambda s, r: transfer_palette(content, s, where=r)) if opts.init == "matched" else (
             lambda s, r: match_color(content, s))
