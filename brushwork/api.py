@@ -19,7 +19,7 @@ from PIL import Image
 
 from .loaders import gallery
 from .loaders.brush import is_brush, load_brush
-from .core import budget, color, pyramid
+from .core import budget, color
 from .core.masks import region_weights
 from .core.images import (fit_size, load_array, load_image, mirror_pad, resize, resize_long_side, to_pil,
                           to_tensor)
