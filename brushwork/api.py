@@ -38,7 +38,7 @@ SMALL_PHOTO_SIDE = 64  # under this on its short side a photo is painted, with a
 # quality presets: (method, its options, what it costs). Times: a 2-core CPU at 512 px (README's speed table)
 QUALITY = {
     "fast": ("lapstyle", {"draft_size": 128}, "lapstyle with a 128 px draft, about 0.1 s at 512 px"),
-    "balanced": ("lapstyle", {}, "lapstyle (the default), about 0.2 s at 512 px"),
+    "balanced": ("lapstyle", {}, "lapstyle (the default), about 0.16 s at 512 px"),
     "best": ("optimize", {"size": 512}, "optimize (lapstyle refined by Gatys' optimization) at 512 px, about 15 s"),
 }
 
@@ -285,8 +285,8 @@ def stylize(content, style, method: str | None = None, progress: bool = False, q
 
     Common options (every method):
         quality=None: a preset instead of choosing a method: "fast" (lapstyle with a 128 px draft, about 0.1 s
-            at 512 px on a 2-core CPU), "balanced" (lapstyle, about 0.2 s) or "best" (optimize at 512 px, about
-            15-45 s). A method or option given as well overrides the preset's.
+            at 512 px on a 2-core CPU), "balanced" (lapstyle, about 0.16 s) or "best" (optimize at 512 px, about
+            15 s). A method or option given as well overrides the preset's.
         size=512: long side of the output in pixels; sizes that cannot fit in memory are refused up front.
         strength: 0 = the photo, 1 = all style, 0.5 about halfway (content loss); default 1.0 for every method.
         style_weights=None: one weight per style to blend them (default: equal).

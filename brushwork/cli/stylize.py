@@ -117,7 +117,7 @@ def stylize(
                                               "slow (Gatys); adain: one pass at full resolution, finer strokes."),
     quality: Optional[str] = typer.Option(None, metavar="fast|balanced|best", show_default=False,
                                           help="A preset instead of --method (times: 512 px, 2-core CPU): fast = "
-                                               "lapstyle with a 128 px draft (~0.1 s); balanced = lapstyle (~0.2 s); "
+                                               "lapstyle with a 128 px draft (~0.1 s); balanced = lapstyle (~0.16 s); "
                                                "best = optimize (~15 s). --method and other options override it."),
     size: int = typer.Option(512, metavar="PX", help="Long side of the output in pixels."),
     strength: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0",
