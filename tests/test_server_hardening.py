@@ -151,6 +151,27 @@ def test_upload_disk_budget(server, photo_png):
     json_error(r, 415, "not an image")  # the share came back: the upload is read (and found to be no picture)
 
 
+def whole_response(s: socket.socket, data: bytes) -> bytes:
+    """`data` (the start of an HTTP answer) read on until its head and Content-Length body are complete: the
+    body may come in a later segment than the head."""
+    s.settimeout(5.0)
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < content_length(data):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def content_length(data: bytes) -> int:
+    """The Content-Length an HTTP head announces (0 if none)."""
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def drip(base, length: int, limit: float) -> tuple[str, float]:
     """Announce `length` bytes and send one a second; the server's first answer and when it came."""
     t0 = time.time()
@@ -159,9 +180,10 @@ def drip(base, length: int, limit: float) -> tuple[str, float]:
         while time.time() - t0 < limit:
             try:
                 head = s.recv(4096)
-                return head.decode("latin-1"), time.time() - t0
             except socket.timeout:
                 pass
+            else:
+                return whole_response(s, head).decode("latin-1"), time.time() - t0
             try:
                 s.sendall(b"x")
             except OSError:  # the server closed the connection
