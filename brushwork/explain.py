@@ -30,7 +30,7 @@ def attention_map(content: torch.Tensor, style: torch.Tensor, at: tuple[float, f
     if not (0 <= x < w and 0 <= y < h):
         raise BrushworkError(f"point {x:g},{y:g} is outside the photo ({w} x {h} px)")
     model = attention.load_net(None, torch.float32)
-    enc = shared_encoder("max", attention.AttentionDrafting.encoder_padding, torch.float32)
+    enc = shared_encoder("max", attention.encoder_padding(), torch.float32)
     with torch.no_grad():
         cf = lapstyle.features(enc, resize_long_side(content, draft_size), lapstyle.STYLE_TAPS)
         sf = lapstyle.features(enc, resize_long_side(style, style_size), lapstyle.STYLE_TAPS)

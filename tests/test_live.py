@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -16,11 +15,11 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from browser import needs_chromium, open_page
 from conftest import SHARED
 from serverproc import running_server
 
 CLIP = SHARED / "video" / "bigbuckbunny.mp4"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "live-s3cret"
 
 
@@ -265,20 +264,17 @@ def make_y4m(path: Path, seconds: float = 3.0, side: int = 320) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+@needs_chromium
 def test_live_tab_paints_the_camera(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     import os
 
     clip = make_y4m(tmp_path / "clip.y4m")
     shots = Path(__file__).resolve().parents[1] / "docs" if os.environ.get("BRUSHWORK_PAGE_SHOTS") else tmp_path
-    with running_server(tmp=tmp_path) as (base, _), sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={clip}"])
-        page = browser.new_page(viewport={"width": 1200, "height": 760})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              f"--use-file-for-fake-video-capture={clip}"]
+    with running_server(tmp=tmp_path) as (base, _), sync_api.sync_playwright() as p, \
+            open_page(p, {"width": 1200, "height": 760}, camera) as (page, errors):
         page.goto(base + "/")
         page.click("#tab-live")
         assert page.locator("main").is_hidden() and page.locator("#live").is_visible()
@@ -323,7 +319,6 @@ def test_live_tab_paints_the_camera(tmp_path):
         page.click("#tab-picture")
         assert page.locator("main").is_visible() and page.locator("#live").is_hidden()
         assert not errors, errors
-        browser.close()
 
 
 @pytest.mark.slow

@@ -2,36 +2,28 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import EVAL_CONTENT
+from browser import eval_photo, needs_chromium, open_page
 from serverproc import running_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SHOTS = os.environ.get("BRUSHWORK_PAGE_SHOTS")  # set to write the README's screenshots into docs/
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+@needs_chromium
 @pytest.mark.parametrize("viewport", [{"width": 1200, "height": 860}, {"width": 390, "height": 844}],
                          ids=["desktop", "phone"])
 def test_page_paints_a_photo(tmp_path, viewport):
-    photo = tmp_path / "photo.jpg"
-    im = Image.open(sorted(EVAL_CONTENT.iterdir())[1]).convert("RGB")
-    im.thumbnail((640, 640))
-    im.save(photo)
+    photo = eval_photo(tmp_path, 1, 640)
     shots = DOCS if SHOTS and viewport["width"] > 1000 else tmp_path
-    with running_server(tmp=tmp_path) as (base, _), sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport=viewport, accept_downloads=True)
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with running_server(tmp=tmp_path) as (base, _), sync_api.sync_playwright() as p, \
+            open_page(p, viewport, accept_downloads=True) as (page, errors):
         page.goto(base + "/")
         page.wait_for_selector("#gallery button[data-style='starry-night']")
         assert page.locator("#gallery button").count() >= 8
@@ -116,21 +108,14 @@ def test_page_paints_a_photo(tmp_path, viewport):
         page.wait_for_selector("#error:not([hidden])", timeout=60_000)
         assert "not an image" in page.locator("#error").text_content()
         assert not errors, errors
-        browser.close()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+@needs_chromium
 def test_page_method_selector_favicon_and_gallery_loading(tmp_path):
-    photo = tmp_path / "photo.jpg"
-    im = Image.open(sorted(EVAL_CONTENT.iterdir())[2]).convert("RGB")
-    im.thumbnail((320, 320))
-    im.save(photo)
-    with running_server(tmp=tmp_path) as (base, _), sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1200, "height": 860})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    photo = eval_photo(tmp_path, 2, 320)
+    with running_server(tmp=tmp_path) as (base, _), sync_api.sync_playwright() as p, \
+            open_page(p, {"width": 1200, "height": 860}) as (page, errors):
         # the style list held back for a moment: the gallery says it is loading, then shows every thumbnail drawn
         release = []
         page.route("**/v1/styles", lambda route: release.append(route))
@@ -187,4 +172,3 @@ def test_page_method_selector_favicon_and_gallery_loading(tmp_path):
                                timeout=120_000)
         assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
         assert not errors, errors
-        browser.close()

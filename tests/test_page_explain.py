@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -15,12 +14,11 @@ import pytest
 from PIL import Image
 
 from brushwork.core.images import to_pil
-from conftest import EVAL_CONTENT
+from browser import eval_photo, needs_chromium, open_page
 from serverproc import running_server
 from test_server_hardening import open_upload
 from test_attention import GRASS, NIGHT_SKY, OCHRE_FIELD, SKY, two_regions
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def png(im: Image.Image) -> bytes:
@@ -117,18 +115,12 @@ def test_explain_over_http_lights_the_matching_half_and_refuses_bad_requests(tmp
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+@needs_chromium
 def test_page_click_on_an_attention_result_shows_where_the_point_takes_its_style_from(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    photo = tmp_path / "photo.jpg"
-    im = Image.open(sorted(EVAL_CONTENT.iterdir())[1]).convert("RGB")
-    im.thumbnail((320, 320))
-    im.save(photo)
-    with running_server(tmp=tmp_path) as (base, proc), sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1200, "height": 860})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    photo = eval_photo(tmp_path, 1, 320)
+    with running_server(tmp=tmp_path) as (base, proc), sync_api.sync_playwright() as p, \
+            open_page(p, {"width": 1200, "height": 860}) as (page, errors):
         page.goto(base + "/")
         page.wait_for_selector("#gallery[data-ready=true]")
         page.set_input_files("#photo", str(photo))
@@ -173,4 +165,3 @@ def test_page_click_on_an_attention_result_shows_where_the_point_takes_its_style
         page.click("#gallery button[data-style='great-wave']")
         assert page.locator("#explain").is_hidden() and page.locator("#explain-dot").is_hidden()
         assert not errors, errors
-        browser.close()

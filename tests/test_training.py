@@ -284,3 +284,34 @@ def test_mix_weights_interpolates_tensor_by_tensor(tmp_path):
     assert (tmp_path / "seen-by-a-reader").read_bytes() == old != (tmp_path / "m.safetensors").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.safetensors", "1.safetensors", "m.safetensors",
                                                           "other.safetensors", "seen-by-a-reader"]
+
+
+@pytest.mark.slow
+def test_attention_trained_with_replicate_padding_paints_with_it(tmp_path):
+    """The encoder padding an attention run trains with goes into its weights' metadata, and inference reads it
+    there: replicate padding and no margin around the draft (zero padding would shift the attention)."""
+    import shutil
+
+    from brushwork.methods import attention, lapstyle
+    from brushwork.training.run import export_checkpoint
+
+    models = lapstyle.WEIGHTS_DIR
+    r = subprocess.run([sys.executable, "-m", "brushwork.cli", "train", "attention", "--content", str(EVAL_CONTENT),
+                        "--style", str(EVAL_STYLE), "--run-dir", str(tmp_path / "run"), "--iters", "2", "--batch", "2",
+                        "--crop", "64", "--load-size", "96", "--save-every", "1", "--log-every", "1",
+                        "--sample-every", "1000", "--threads", "1", "--encoder-padding", "replicate",
+                        "--draft-weights", str(models / "lapstyle_draft.safetensors"),
+                        "--init-from", str(models / attention.WEIGHTS_FILE)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for f in ("lapstyle_draft.safetensors", "lapstyle_rev1.safetensors"):
+        shutil.copy(models / f, weights / f)
+    export_checkpoint(tmp_path / "run", weights / attention.WEIGHTS_FILE)
+    painter = attention.AttentionDrafting(attention.Options(weights_dir=str(weights)), torch.float32)
+    assert (painter.encoder_padding, painter.margin) == ("replicate", 0.0)
+    bad = subprocess.run([sys.executable, "-m", "brushwork.cli", "train", "attention", "--content", str(EVAL_CONTENT),
+                          "--style", str(EVAL_STYLE), "--run-dir", str(tmp_path / "bad"), "--encoder-padding", "mirror"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "zeros or replicate" in bad.stderr and "Traceback" not in bad.stderr

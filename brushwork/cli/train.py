@@ -33,6 +33,9 @@ def train(
     draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights; [attention] "
                                                              "the factored draft to start from."),
     local_weight: Optional[float] = typer.Option(None, help="[attention] AdaAttN local feature loss weight."),
+    encoder_padding: Optional[str] = typer.Option(None, help="[attention] Padding of the frozen VGG encoder's convs: "
+                                                             "zeros (default) or replicate (no border bands, so "
+                                                             "inference needs no margin around the draft)."),
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),
     levels: Optional[int] = typer.Option(None, help="[lapstyle-revision] Apply the trained network this many "
                                                      "times in a row (shared weights), as inference reuses it."),
@@ -70,10 +73,13 @@ def train(
                                  "lower": [str(p) for p in lower_revision] if lower_revision else None,
                                  "levels": levels, "fade_from": str(fade_from) if fade_from else None,
                                  "fade_iters": fade_iters, "teacher": str(teacher) if teacher else None,
-                                 "design": design, "replay": replay, "local_weight": local_weight}.items()
+                                 "design": design, "replay": replay, "local_weight": local_weight,
+                                 "encoder_padding": encoder_padding}.items()
                if v is not None}
     if replay is not None and not 0 <= replay < 1:
         raise BrushworkError(f"--replay must be at least 0 and below 1, got {replay}")
+    if encoder_padding not in (None, "zeros", "replicate"):
+        raise BrushworkError(f"--encoder-padding must be zeros or replicate, got {encoder_padding!r}")
     if levels is not None and levels < 1:
         raise BrushworkError(f"--levels must be at least 1, got {levels}")
     if model == "lapstyle-revision" and "draft" not in options:

@@ -432,39 +432,30 @@ _IMPL = {"foreign_colors": _foreign_colors, "photo_colors": _photo_colors, "halo
 
 # ---- the public functions -------------------------------------------------------------------------------------
 
-def foreign_colors(result, photo, painting) -> float:
-    """Share of result pixels far from every colour of the painting (soft: 0 at 10 Delta-E, 1 from 20). Lower is better."""
-    return _foreign_colors(views(result, photo, painting))[0]
+def _measure(name: str, doc: str):
+    """The public function of one measure: its value for (result, photo, painting), any of the accepted forms."""
+    def measure(result, photo, painting) -> float:
+        return _IMPL[name](views(result, photo, painting))[0]
+
+    measure.__name__ = measure.__qualname__ = name
+    measure.__doc__ = doc
+    return measure
 
 
-def photo_colors(result, photo, painting) -> float:
-    """Share of result pixels within ~6-12 Delta-E of the photo's colour there and far from every painting colour."""
-    return _photo_colors(views(result, photo, painting))[0]
-
-
-def halos(result, photo, painting) -> float:
-    """Band contrast beside the photo's strong edges in the result beyond the photo's own, over the painting's."""
-    return _halos(views(result, photo, painting))[0]
-
-
-def border_bands(result, photo, painting) -> float:
-    """Worst border's Delta-E between its outer 6 px strip and the next strip (mean colours), beyond the photo's."""
-    return _border_bands(views(result, photo, painting))[0]
-
-
-def blotches(result, photo, painting) -> float:
-    """Share of the photo's textured area painted as large smooth patches, times the painting's non-patch share."""
-    return _blotches(views(result, photo, painting))[0]
-
-
-def grid_energy(result, photo, painting) -> float:
-    """Share of the result's high-pass spectral energy in isolated peaks the photo's spectrum does not have."""
-    return _grid_energy(views(result, photo, painting))[0]
-
-
-def imprinted_edges(result, photo, painting) -> float:
-    """Density of long strong result edges more than 4 px from any photo edge, over the painting's own (+0.02)."""
-    return _imprinted_edges(views(result, photo, painting))[0]
+foreign_colors = _measure("foreign_colors", "Share of result pixels far from every colour of the painting (soft: 0 at "
+                                            "10 Delta-E, 1 from 20). Lower is better.")
+photo_colors = _measure("photo_colors", "Share of result pixels within ~6-12 Delta-E of the photo's colour there and "
+                                        "far from every painting colour.")
+halos = _measure("halos", "Band contrast beside the photo's strong edges in the result beyond the photo's own, over "
+                          "the painting's.")
+border_bands = _measure("border_bands", "Worst border's Delta-E between its outer 6 px strip and the next strip (mean "
+                                        "colours), beyond the photo's.")
+blotches = _measure("blotches", "Share of the photo's textured area painted as large smooth patches, times the "
+                                "painting's non-patch share.")
+grid_energy = _measure("grid_energy", "Share of the result's high-pass spectral energy in isolated peaks the photo's "
+                                      "spectrum does not have.")
+imprinted_edges = _measure("imprinted_edges", "Density of long strong result edges more than 4 px from any photo edge, "
+                                              "over the painting's own (+0.02).")
 
 
 def faces_kept(result, photo, painting=None) -> float:

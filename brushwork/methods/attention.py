@@ -35,23 +35,38 @@ class Options(lapstyle.Options):
             raise BrushworkError(f"max_keys must be at least 16, got {self.max_keys}")
 
 
-@lru_cache(maxsize=4)
-def load_net(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
-    """The attention drafting network (attention modules + factored draft), for inference."""
+def weights_path(weights_dir: str | None = None) -> Path:
+    """The attention weights file (in `weights_dir`, else the package's)."""
     path = (Path(weights_dir) if weights_dir else lapstyle.WEIGHTS_DIR) / WEIGHTS_FILE
     if not path.is_file():
         raise BrushworkError(f"attention weights missing: {path}")
-    return for_inference(load_attention_draft(path), dtype)
+    return path
+
+
+@lru_cache(maxsize=4)
+def load_net(weights_dir: str | None = None, dtype: torch.dtype = torch.bfloat16):
+    """The attention drafting network (attention modules + factored draft), for inference."""
+    return for_inference(load_attention_draft(weights_path(weights_dir)), dtype)
+
+
+@lru_cache(maxsize=4)
+def encoder_padding(weights_dir: str | None = None) -> str:
+    """The VGG padding the weights were trained with (their metadata; zeros when unsaid): attention shifts under
+    another padding (with zero-trained weights and replicate padding the photo as its own painting came out 0.045
+    brighter)."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights_path(weights_dir)), "pt") as f:
+        return (f.metadata() or {}).get("encoder_padding", "zeros")
 
 
 class AttentionDrafting(lapstyle.Drafting):
     """Attention statistics into the attention draft; revision networks from lapstyle (or a .brush file)."""
 
-    encoder_padding = "zeros"  # as it was trained: its attention shifts with other padding (the photo as its own
-    margin = 3 / 16  # painting came out 0.045 brighter); the margin keeps the zero padding's bands off the picture
-
     def __init__(self, opts: Options, dtype: torch.dtype):
         super().__init__(opts, dtype)
+        self.encoder_padding = encoder_padding(opts.weights_dir)  # as trained
+        self.margin = 3 / 16 if self.encoder_padding == "zeros" else 0.0  # keeps zero padding's bands off the picture
         self.model = load_net(opts.weights_dir, dtype)
         self.model.attn.max_keys = opts.max_keys
         self.net = self.model.draft

@@ -391,7 +391,13 @@ class Trainer:
         state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in self.task.export_state().items()}
         last = self.log[-1] if self.log else {}
         meta = {"model": self.cfg.model, "iterations": str(self.iter), "train_seconds": f"{self.elapsed:.0f}",
-                "final_losses": json.dumps({k: v for k, v in last.items() if k not in ("iter", "time", "lr")})}
+                "final_losses": json.dumps({k: v for k, v in last.items() if k not in ("iter", "time", "lr")}),
+                **padding_metadata(self.cfg.options)}
         path = self.run_dir / f"{self.cfg.model}.safetensors"
         save_file(state, str(path), metadata=meta)
         return path
+
+
+def padding_metadata(options: dict) -> dict:
+    """The encoder padding a network was trained with, for its weights' metadata (inference must match it)."""
+    return {"encoder_padding": options["encoder_padding"]} if "encoder_padding" in options else {}

@@ -12,7 +12,7 @@ from ..errors import BrushworkError
 from ..nets import load_weights
 from ..core.images import list_images
 from .data import CropDataset
-from .loop import TrainConfig, Trainer, check_resume, pick_device, saved_config
+from .loop import TrainConfig, Trainer, check_resume, padding_metadata, pick_device, saved_config
 
 TRAINABLE = ("adain", "lapstyle-draft", "lapstyle-revision", "attention")  # model names `brushwork train` accepts
 
@@ -38,7 +38,8 @@ def eval_pairs(content_dir: str, style_dir: str, n: int = 4, size: int = 256):
 def build_task(cfg: TrainConfig, device):
     from ..core.encoder import load_encoder
 
-    encoder = load_encoder().to(device).to(memory_format=torch.channels_last)
+    padding = cfg.options.get("encoder_padding", "zeros")
+    encoder = load_encoder("max", padding).to(device).to(memory_format=torch.channels_last)
     if cfg.model == "adain":
         from .adain import AdaINTask
 
@@ -65,6 +66,7 @@ def build_task(cfg: TrainConfig, device):
         from .attention import AttentionTask
 
         opts = dict(cfg.options)
+        opts.pop("encoder_padding", None)
         draft = load_draft(opts.pop("draft")) if opts.get("draft") else None
         return AttentionTask(encoder, AttentionDraftNet(draft), **opts)
     raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(TRAINABLE)}")
@@ -126,7 +128,9 @@ def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
         model = {k.removeprefix("decoder."): v for k, v in model.items() if k.startswith("decoder.")}
     tensors = {k: v.to(torch.float16).contiguous() for k, v in model.items()}
     return save_replacing(tensors, out, {"model": state["config"]["model"], "iterations": str(state["iter"]),
-                                         "train_seconds": f"{state['elapsed']:.0f}"})
+                                         "train_seconds": f"{state['elapsed']:.0f}",
+                                         **padding_metadata(state["config"].get("options", {}))})
+
 
 
 def mix_weights(a: str | Path, b: str | Path, share: float, out: str | Path) -> Path:
