@@ -98,7 +98,7 @@ def test_keys_are_capped_for_large_styles(feats, eval_style):
     style = load_image(eval_style[0], size=1024)
     attn = AttentionTransfer(max_keys=512)
     mem = attn.memory(feats(style))
-    for d, (keys, moments) in mem.items():
+    for d, (keys, moments, _) in mem.items():
         assert keys.shape[1] == 512 and moments.shape[1] == 512, d
     again = attn.memory(feats(style))
     assert torch.equal(again["relu4_1"][0], mem["relu4_1"][0])  # fixed seed: the same subset

@@ -289,7 +289,8 @@ def test_mix_weights_interpolates_tensor_by_tensor(tmp_path):
 @pytest.mark.slow
 def test_attention_trained_with_replicate_padding_paints_with_it(tmp_path):
     """The encoder padding an attention run trains with goes into its weights' metadata, and inference reads it
-    there: replicate padding and no margin around the draft (zero padding would shift the attention)."""
+    there: replicate padding and no margin around the draft (zero padding would shift the attention). With
+    --freeze-attention only the draft learns."""
     import shutil
 
     from brushwork.methods import attention, lapstyle
@@ -299,7 +300,7 @@ def test_attention_trained_with_replicate_padding_paints_with_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "brushwork.cli", "train", "attention", "--content", str(EVAL_CONTENT),
                         "--style", str(EVAL_STYLE), "--run-dir", str(tmp_path / "run"), "--iters", "2", "--batch", "2",
                         "--crop", "64", "--load-size", "96", "--save-every", "1", "--log-every", "1",
-                        "--sample-every", "1000", "--threads", "1", "--encoder-padding", "replicate",
+                        "--sample-every", "1000", "--threads", "1", "--encoder-padding", "replicate", "--freeze-attention",
                         "--draft-weights", str(models / "lapstyle_draft.safetensors"),
                         "--init-from", str(models / attention.WEIGHTS_FILE)],
                        capture_output=True, text=True, timeout=600)
@@ -309,6 +310,9 @@ def test_attention_trained_with_replicate_padding_paints_with_it(tmp_path):
     for f in ("lapstyle_draft.safetensors", "lapstyle_rev1.safetensors"):
         shutil.copy(models / f, weights / f)
     export_checkpoint(tmp_path / "run", weights / attention.WEIGHTS_FILE)
+    before, after = load_file(str(models / attention.WEIGHTS_FILE)), load_file(str(weights / attention.WEIGHTS_FILE))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("attn."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("draft."))
     painter = attention.AttentionDrafting(attention.Options(weights_dir=str(weights)), torch.float32)
     assert (painter.encoder_padding, painter.margin) == ("replicate", 0.0)
     bad = subprocess.run([sys.executable, "-m", "brushwork.cli", "train", "attention", "--content", str(EVAL_CONTENT),

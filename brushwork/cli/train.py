@@ -36,6 +36,8 @@ def train(
     encoder_padding: Optional[str] = typer.Option(None, help="[attention] Padding of the frozen VGG encoder's convs: "
                                                              "zeros (default) or replicate (no border bands, so "
                                                              "inference needs no margin around the draft)."),
+    freeze_attention: bool = typer.Option(False, "--freeze-attention", help="[attention] Train only the draft; the "
+                                                                            "attention modules keep their weights."),
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),
     levels: Optional[int] = typer.Option(None, help="[lapstyle-revision] Apply the trained network this many "
                                                      "times in a row (shared weights), as inference reuses it."),
@@ -74,7 +76,8 @@ def train(
                                  "levels": levels, "fade_from": str(fade_from) if fade_from else None,
                                  "fade_iters": fade_iters, "teacher": str(teacher) if teacher else None,
                                  "design": design, "replay": replay, "local_weight": local_weight,
-                                 "encoder_padding": encoder_padding}.items()
+                                 "encoder_padding": encoder_padding,
+                                 "freeze_attention": freeze_attention or None}.items()
                if v is not None}
     if replay is not None and not 0 <= replay < 1:
         raise BrushworkError(f"--replay must be at least 0 and below 1, got {replay}")

@@ -68,8 +68,9 @@ class AttentionStats(nn.Module):
 
 
 class StyleMemory(dict):
-    """What attention needs of one style, computed once: per depth its projected keys and the values it moves
-    (the style's features and their squares at the key positions)."""
+    """What attention needs of one style, computed once: per depth its projected keys, the values it moves (the
+    style's features and their squares at the key positions, centred on the style's mean so that the product with
+    the attention can run in the fast precision without E[x^2] - E[x]^2 cancelling away) and that mean."""
 
 
 class AttentionTransfer(nn.Module):
@@ -92,26 +93,28 @@ class AttentionTransfer(nn.Module):
             pick = key_subset(keys.shape[1], self.max_keys)
             if pick is not None:
                 keys, vals, sq = keys[:, pick], vals[:, pick], sq[:, pick]
-            mem[d] = (keys, torch.cat([vals, sq], -1))
+            mu = vals.mean(1, keepdim=True)  # pooled moments about mu: E[(x - mu)^2] = E[x^2] - 2 mu E[x] + mu^2
+            mem[d] = (keys, torch.cat([vals - mu, sq - 2 * mu * vals + mu.square()], -1), mu)
         return mem
 
     def depth_stats(self, cf: dict, mem: StyleMemory, d: str) -> dict:
         """{tap: (mean, std)} maps at depth d's resolution for the taps its attention moves."""
         att = self.stats[d]
         ckey = key_map(cf, d)
-        keys, moments = mem[d]
+        keys, moments, mu = mem[d]
         n, _, h, w = ckey.shape
         outs = []
+        fast = keys.dtype  # the weights' precision (bf16 on CPUs that have it): centred moments keep its error small
         for start in range(0, h * w, QUERY_CHUNK):  # bounded memory: (chunk, keys) attention at a time
             rows = slice(start, min(start + QUERY_CHUNK, h * w))
             q = flat(ckey)[:, rows].transpose(1, 2).unsqueeze(-1)  # (N, C, chunk, 1): a 1x1 conv's input
             a = att.weights(q, keys)
-            with torch.autocast(a.device.type, enabled=False):  # E[x^2] - E[x]^2 needs fp32
-                outs.append(a @ moments.float())
-        m = torch.cat(outs, 1).transpose(1, 2).reshape(n, -1, h, w)
-        c = m.shape[1] // 2
-        mean, second = m[:, :c], m[:, c:]
-        std = (second - mean.square()).clamp_min(0).add(EPS).sqrt()
+            outs.append((a.to(fast) @ moments.to(fast)).float())
+        m = torch.cat(outs, 1)
+        c = m.shape[-1] // 2
+        centred, second = m[..., :c], m[..., c:]
+        mean = (centred + mu).transpose(1, 2).reshape(n, -1, h, w)
+        std = (second - centred.square()).clamp_min(0).add(EPS).sqrt().transpose(1, 2).reshape(n, -1, h, w)
         stats, at = {}, 0
         for k in VALUES[d]:
             stats[k] = (mean[:, at:at + CHANNELS[k]], std[:, at:at + CHANNELS[k]])

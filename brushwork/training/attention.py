@@ -45,9 +45,11 @@ class AttentionTask(_Base):
     name = "attention"
 
     def __init__(self, encoder, net: AttentionDraftNet, identity_weight: float = 10.0, identity_batch: int = 2,
-                 local_weight: float = 3.0, replay: float = 0.875, **weights):
+                 local_weight: float = 3.0, replay: float = 0.875, freeze_attention: bool = False, **weights):
         super().__init__(encoder, **weights)
         self.net = net
+        if freeze_attention:  # only the draft learns (e.g. to a new encoder padding); where it attends stays put
+            net.attn.requires_grad_(False)
         self.iw, self.identity_batch, self.lw = identity_weight, int(identity_batch), local_weight
         self.use_replay(replay)
 
