@@ -72,7 +72,10 @@ def main() -> None:
                                            "replay": 0.875}, "the same with crop replay, 3 of 4 (`--replay 0.875`, not the default)"),
             ("attention", 8, 128, {"draft": str(models / "lapstyle_draft.safetensors"), "identity_weight": 10.0,
                                    "local_weight": 2.0},
-             "attention + factored draft, Lite1 and local feature losses, crop replay 7 of 8 (default); target <= 1.0 s")]
+             "attention + factored draft, Lite1 and local feature losses, crop replay 7 of 8 (default); target <= 1.0 s"),
+            ("attention", 8, 128, {"draft": str(models / "lapstyle_draft.safetensors"), "identity_weight": 10.0,
+                                   "local_weight": 2.0, "encoder_padding": "replicate", "freeze_attention": True},
+             "the same with `--encoder-padding replicate --freeze-attention` (the shipped weights' fine-tune)")]
     rows = [r for r in rows if r[0] in args.models.split(",")]
     lines = [f"### Training step time (`benchmarks/bench_train_step.py`, {time.strftime('%Y-%m-%d')})", "",
              f"Machine: {machine()}; {args.threads} thread(s), median of {args.steps} steps after 3 warm-up steps; "

@@ -310,6 +310,9 @@ def test_attention_trained_with_replicate_padding_paints_with_it(tmp_path):
     for f in ("lapstyle_draft.safetensors", "lapstyle_rev1.safetensors"):
         shutil.copy(models / f, weights / f)
     export_checkpoint(tmp_path / "run", weights / attention.WEIGHTS_FILE)
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")  # exported weights get the mode any new file gets, not safetensors' own 0600
+    assert (weights / attention.WEIGHTS_FILE).stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
     before, after = load_file(str(models / attention.WEIGHTS_FILE)), load_file(str(weights / attention.WEIGHTS_FILE))
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("attn."))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("draft."))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -150,15 +149,15 @@ def mix_weights(a: str | Path, b: str | Path, share: float, out: str | Path) -> 
 
 def save_replacing(tensors: dict[str, torch.Tensor], out: str | Path, metadata: dict[str, str]) -> Path:
     """safetensors written beside `out` under a temporary name, then renamed over it: a reader (or a crash) never
-    sees a half-written file, and the file at `out` is replaced whole, not rewritten in place."""
-    from safetensors.torch import save_file
+    sees a half-written file, and the file at `out` is replaced whole, not rewritten in place. Written with an
+    ordinary open(), so it gets the mode the umask gives (safetensors' own writer makes its files 0600)."""
+    from safetensors.torch import save
 
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        tmp.write_bytes(save(tensors, metadata=metadata))
         os.replace(tmp, out)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return out

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +41,6 @@ DETAIL_WEIGHT = 0.5  # its finer detail is blended at this fraction of `consiste
 # 0.58x and +11.2%; 0.45: 0.61x and +7.7%) (benchmarks/bench_video.py, BENCHMARKS.md).
 OUTPUT_SHARE_WITH_DRAFT = 0.67
 DRAFT_WARP = cv2.INTER_CUBIC  # bilinear warps, repeated frame after frame, blur a 160 px draft into the photo's look
-FLOW_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="brushwork-flow")  # flow beside the painting
-
-
-def resolved(motion):
-    """A Motion (or None) from a Motion, None, or a Future of one (flow computed beside the painting)."""
-    return motion.result() if isinstance(motion, Future) else motion
 
 
 @dataclass
@@ -141,14 +134,11 @@ class DraftSteadier:
         self.weight = weight
         self.prev: np.ndarray | None = None
 
-    def callback(self, motion: F.Motion | Future | None):
-        """The Progress callback for one frame: it returns the steadied draft (a tensor) at the "draft" stage.
-        `motion` may be a Future: it is waited for only there, after the encoder and the draft."""
+    def callback(self, motion: F.Motion | None):
+        """The Progress callback for one frame: it returns the steadied draft (a tensor) at the "draft" stage."""
         def on_progress(event):
             if event.stage != "draft" or event.image is None:
                 return None
-            nonlocal motion
-            motion = resolved(motion)
             draft = to_float(event.image)
             h, w = draft.shape[:2]
             if motion is not None and self.prev is not None and self.prev.shape == draft.shape:
@@ -216,7 +206,7 @@ class FrameStepper:
         x = to_tensor(rgb)
         if self.fixed is None:
             self.fixed = _prepare_styles(self.styles, self.preserve_color, x, max(w, h))
-        motion = FLOW_THREADS.submit(self.blender.track, rgb)  # OpenCV frees the GIL: flow and painting overlap
+        motion = self.blender.track(rgb)
         out = self.stylizer.stylize_tensor(x, self.fixed[0], method=self.method, style_weights=self.style_weights,
                                            preserve_color=self.fixed[1], size=max(w, h),
                                            callback=self.steadier.callback(motion) if self.steadier else None,
@@ -225,7 +215,7 @@ class FrameStepper:
             out = color.match_color(out, self.color_ref)
         if out.shape[-2:] != (h, w):
             out = torch.nn.functional.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
-        frame = self.blender.blend(to_float(out), resolved(motion))
+        frame = self.blender.blend(to_float(out), motion)
         return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
