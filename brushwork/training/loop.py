@@ -386,7 +386,7 @@ class Trainer:
 
     def export(self) -> Path:
         """fp16 safetensors of the trainable weights, with the run's numbers as metadata."""
-        from safetensors.torch import save_file
+        from .run import save_replacing  # run.py imports this module
 
         state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in self.task.export_state().items()}
         last = self.log[-1] if self.log else {}
@@ -394,8 +394,7 @@ class Trainer:
                 "final_losses": json.dumps({k: v for k, v in last.items() if k not in ("iter", "time", "lr")}),
                 **padding_metadata(self.cfg.options)}
         path = self.run_dir / f"{self.cfg.model}.safetensors"
-        save_file(state, str(path), metadata=meta)
-        return path
+        return save_replacing(state, path, meta)
 
 
 def padding_metadata(options: dict) -> dict:
