@@ -117,7 +117,11 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(photos, tmp_path):
         if record["status"] == "done":
             signal.raise_signal(signal.SIGINT)  # as a terminal's Ctrl-C reaches the batch's process
 
-    first = run_batch(inputs, tmp_path, s, progress=False, on_record=ctrl_c)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when the tests
+    try:  # run as a shell's background job, which starts with Ctrl-C ignored
+        first = run_batch(inputs, tmp_path, s, progress=False, on_record=ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert first.interrupted and first.done == 1  # (broken.jpg, first in order, failed before it)
     assert not [c for c in psutil.Process().children(recursive=True)
                 if c.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(c.cmdline())]  # workers gone

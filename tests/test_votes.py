@@ -254,7 +254,8 @@ def test_evaluate_serve_command_end_to_end(report):
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "brushwork.cli", "evaluate-serve", str(report), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},  # Ctrl-C as from a terminal (a shell's
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # background job ignores it)
     try:
         deadline = time.time() + 60
         while True:
