@@ -86,7 +86,7 @@ def test_frames_are_painted_steady_and_follow_changes(server):
     frames = clip_frames(8)
     with connect(ws_url(base), max_size=2**24) as ws:
         ready = receive(ws)
-        assert ready == {"ready": True, "style": "starry-night", "size": 320, "strength": 1.0}
+        assert ready == {"ready": True, "style": "starry-night", "size": 320, "strength": 1.0, "draft_size": 128}
         outs = []
         for i, rgb in enumerate(frames[:4]):
             ws.send(jpeg(rgb))
@@ -130,6 +130,26 @@ def test_frames_are_painted_steady_and_follow_changes(server):
         header, photo = painted(ws)
         assert header["strength"] == 0.0
         assert np.abs(photo - frames[6] / 255).mean() < 0.03
+
+
+def test_live_frames_are_painted_from_the_live_draft_size(server):
+    """A session's first frame (nothing to blend with) is painted at the live draft size (128 px, the speed live
+    mode needs): over 2x closer to the Python API's picture at that draft size than at 256 (the video loop's
+    own steps keep it from equal: ~0.05 apart, ~0.14 from the other), and ?draft_size=256 the other way round."""
+    import brushwork
+
+    base, _ = server
+    rgb = clip_frames(1)[0]
+    photo = Image.open(io.BytesIO(jpeg(rgb))).convert("RGB")  # what the server decodes
+    api = {d: np.asarray(brushwork.stylize(photo, "starry-night", size=320, draft_size=d), dtype=np.float32) / 255
+           for d in (128, 256)}
+    for query, d in (("style=starry-night&size=320", 128), ("style=starry-night&size=320&draft_size=256", 256)):
+        with connect(ws_url(base, query), max_size=2**24) as ws:
+            assert receive(ws)["draft_size"] == d
+            ws.send(jpeg(rgb))
+            out = painted(ws)[1]
+        same, other = np.abs(out - api[d]).mean(), np.abs(out - api[384 - d]).mean()
+        assert other > 2 * same, (d, same, other)
 
 
 @pytest.mark.slow
@@ -180,7 +200,8 @@ def test_stale_frames_are_dropped_not_queued(server):
 def test_bad_session_requests_are_refused_with_a_reason(server):
     base, _ = server
     for query, words in [("style=no-such-style", "unknown style 'no-such-style'"), ("size=320", "give a style"),
-                         ("style=starry-night&size=5000", "size must be"), ("style=irises&strength=-1", "strength")]:
+                         ("style=starry-night&size=5000", "size must be"), ("style=irises&strength=-1", "strength"),
+                         ("style=irises&draft_size=8", "draft_size must be")]:
         with connect(ws_url(base, query)) as ws:
             err = receive(ws, 30)
             assert words in err["error"], (query, err)

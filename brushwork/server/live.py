@@ -36,6 +36,11 @@ log = logging.getLogger("brushwork.server")
 METHOD = "lapstyle"
 DEFAULT_SIZE = 320
 MIN_SIZE, MAX_SIZE = 64, 1024  # long side of the painted frames
+# LapStyle's draft size for live frames: half the stills' 256, so one more revision level paints a 320 px frame
+# from an 80 px draft (16.8 painted frames/s over loopback instead of 11, BENCHMARKS.md). Blind on eval stills at
+# 320 px two raters preferred the 256 draft 12 to 8 (bigger strokes, a little less of the photo); ?draft_size=256
+# asks for it.
+LIVE_DRAFT_SIZE = 128
 JPEG = b"\xff\xd8\xff"  # how every JPEG file starts
 JPEG_QUALITY = 85
 MAX_TEXT = 1000  # characters of a control message
@@ -69,6 +74,15 @@ def check_size(text: str | None, largest: int) -> int:
         return min(DEFAULT_SIZE, top)
     if not text.isdigit() or not MIN_SIZE <= int(text) <= top:
         raise BrushworkError(f"size must be a whole number of pixels from {MIN_SIZE} to {top}, got {text[:16]!r}")
+    return int(text)
+
+
+def check_draft_size(text: str | None) -> int:
+    """The draft size asked for (LIVE_DRAFT_SIZE when not given): 32 to 512 px."""
+    if text is None:
+        return LIVE_DRAFT_SIZE
+    if not text.isdigit() or not 32 <= int(text) <= 512:
+        raise BrushworkError(f"draft_size must be a whole number of pixels from 32 to 512, got {text[:16]!r}")
     return int(text)
 
 
@@ -220,7 +234,7 @@ async def _refuse(ws: WebSocket, code: int, detail: str, **extra) -> None:
 async def live(ws: WebSocket):
     """Paint a live stream: send JPEG frames (binary), get painted JPEG frames back; {"style": NAME} and
     {"strength": x} as text change them. Query: style (a built-in name), size (long side, default 320),
-    strength; token on a server with one."""
+    strength, draft_size (default 128); token on a server with one."""
     s, pool = ws.app.state.settings, ws.app.state.pool
     if s.token and not _token_ok(ws, s.token):
         return await ws.close(BAD_REQUEST, "this server needs a token: add ?token=TOKEN")  # handshake refused
@@ -229,7 +243,7 @@ async def live(ws: WebSocket):
     q = ws.query_params
     try:
         style, size = check_style(q.get("style")), check_size(q.get("size"), s.max_size)
-        strength = check_strength(q.get("strength", 1.0))
+        strength, draft_size = check_strength(q.get("strength", 1.0)), check_draft_size(q.get("draft_size"))
     except BrushworkError as exc:
         return await _refuse(ws, BAD_REQUEST, str(exc))
     try:  # a place in the pool and the memory of a frame at `size`, both held until the session ends
@@ -244,12 +258,14 @@ async def live(ws: WebSocket):
         busy = isinstance(exc, jobs.Full)
         return await _refuse(ws, BUSY if busy else BAD_REQUEST, str(exc),
                              **({"retry_after": exc.retry_after} if busy else {}))
-    stepper = FrameStepper(style, size=size, method=METHOD, stylizer=work.stylizer(METHOD), strength=strength)
+    stepper = FrameStepper(style, size=size, method=METHOD, stylizer=work.stylizer(METHOD), strength=strength,
+                           draft_size=draft_size)
     session = Session(ws, pool, stepper, strength, min(s.max_video_pixels, 4096 * 4096))
     ws.scope.setdefault("state", {})["summary"] = f"live {style} {size}px"
     tasks = []
     try:
-        await session.send({"ready": True, "style": style, "size": size, "strength": strength})
+        await session.send({"ready": True, "style": style, "size": size, "strength": strength,
+                            "draft_size": draft_size})
         tasks = [asyncio.create_task(session.receiver(max(1.0, s.read_timeout))),
                  asyncio.create_task(session.painter())]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
