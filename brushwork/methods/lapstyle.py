@@ -200,7 +200,8 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
             callback=None, drafting: type[Drafting] = Drafting) -> torch.Tensor:
     """Stylize (1, 3, H, W) content at its own size with one or more styles; returns (1, 3, H, W).
     callback receives `Progress("draft", 1, 1, image)`, then `Progress("revise", level, levels, image)` per level;
-    a tensor it returns for the draft replaces the draft (video steadies it before revision this way)."""
+    a tensor it returns for the draft, or for a level below the last, replaces it (video steadies them this way
+    before the finer levels add their detail)."""
     opts = options or Options()
     dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
     weights, keys = blend_weights(styles, style_weights, style_keys)
@@ -239,7 +240,9 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
             res = revise(painter.revs[min(i, len(painter.revs) - 1)], band, up, code.to(dtype), opts, progress)
             s = at(strength, band)
             new = up + s * res + (1 - s) * band
-            emit(callback, "revise", i + 1, levels, new.clamp(0, 1))
+            steady = emit(callback, "revise", i + 1, levels, new.clamp(0, 1))
+            if isinstance(steady, torch.Tensor) and i + 1 < levels:  # video: a lower level steadied like the draft
+                new = steady.to(new.dtype)
             return new
 
         out = pyramid.climb(out, pyr, level)

@@ -127,29 +127,33 @@ class TemporalBlender:
 
 
 class DraftSteadier:
-    """LapStyle's draft (the global colours and shapes, at low resolution) blended with the previous frame's draft,
-    warped along the same motion, before the revision levels add this frame's own brush texture on top."""
+    """LapStyle's draft (the global colours and shapes, at low resolution), and each revision level below the last,
+    blended with the previous frame's, warped along the same motion, before the finer levels add this frame's own
+    brush texture on top (with a small draft there are several levels, each adding texture that would shimmer)."""
 
     def __init__(self, weight: float):
         self.weight = weight
-        self.prev: np.ndarray | None = None
+        self.prev: dict[tuple[str, int], np.ndarray] = {}  # (stage, level) -> that stage's last picture
 
     def callback(self, motion: F.Motion | None):
-        """The Progress callback for one frame: it returns the steadied draft (a tensor) at the "draft" stage."""
+        """The Progress callback for one frame: it returns the steadied picture (a tensor) at the "draft" stage
+        and at every "revise" level but the last."""
         def on_progress(event):
-            if event.stage != "draft" or event.image is None:
+            if event.image is None or not (event.stage == "draft" or
+                                           (event.stage == "revise" and event.step < event.total)):
                 return None
-            draft = to_float(event.image)
-            h, w = draft.shape[:2]
-            if motion is not None and self.prev is not None and self.prev.shape == draft.shape:
+            key, pic = (event.stage, event.step), to_float(event.image)
+            h, w = pic.shape[:2]
+            prev = self.prev.get(key)
+            if motion is not None and prev is not None and prev.shape == pic.shape:
                 big_h, big_w = motion.valid.shape
                 flow = cv2.resize(motion.backward, (w, h), interpolation=cv2.INTER_AREA) * np.array(
                     [w / big_w, h / big_h], np.float32)
                 valid = cv2.resize(motion.valid.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-                warped = F.warp(self.prev, flow, interpolation=DRAFT_WARP)  # the draft is small: keep it sharp
-                draft = draft + (self.weight * valid)[..., None] * (warped - draft)
-            self.prev = draft
-            return to_tensor(draft)
+                warped = F.warp(prev, flow, interpolation=DRAFT_WARP)  # the draft is small: keep it sharp
+                pic = pic + (self.weight * valid)[..., None] * (warped - pic)
+            self.prev[key] = pic
+            return to_tensor(pic)
         return on_progress
 
 
@@ -190,7 +194,7 @@ class FrameStepper:
             self.styles = list(style) if isinstance(style, (list, tuple)) else [style]
         self.blender.prev_gray = self.blender.prev_out = None
         if self.steadier is not None:
-            self.steadier.prev = None
+            self.steadier.prev = {}
         self.fixed = None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
