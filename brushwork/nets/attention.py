@@ -97,10 +97,10 @@ class AttentionTransfer(nn.Module):
             mem[d] = (keys, torch.cat([vals - mu, sq - 2 * mu * vals + mu.square()], -1), mu)
         return mem
 
-    def depth_stats(self, cf: dict, mem: StyleMemory, d: str) -> dict:
-        """{tap: (mean, std)} maps at depth d's resolution for the taps its attention moves."""
+    def depth_stats(self, ckey: torch.Tensor, mem: StyleMemory, d: str) -> dict:
+        """{tap: (mean, std)} maps at depth d's resolution for the taps its attention moves (ckey: the content's
+        `key_map` at d)."""
         att = self.stats[d]
-        ckey = key_map(cf, d)
         keys, moments, mu = mem[d]
         n, _, h, w = ckey.shape
         outs = []
@@ -127,9 +127,10 @@ class AttentionTransfer(nn.Module):
         per region (masks), then mixed with the content's own by strength."""
         out = {}
         per_style = [{} for _ in mems]
+        ckeys = {d: key_map(cf, d) for d in DEPTHS}  # the content's side, once for every style
         for s, mem in enumerate(mems):
             for d in DEPTHS:
-                per_style[s].update(self.depth_stats(cf, mem, d))
+                per_style[s].update(self.depth_stats(ckeys[d], mem, d))
         for k in DRAFT_LAYERS:
             feat = cf[k].float()
             normed = normalise(feat)
