@@ -157,7 +157,7 @@ def stylize(
                                              help="\\[lapstyle only] Resolution of the Drafting network: 128 is "
                                                   "about 2x faster at 512 px, with less style."),
     palette: Optional[float] = typer.Option(None, metavar="0..1", show_default="0.65 lapstyle, 1.0 attention, 0.6 adain", rich_help_panel=LAPSTYLE,
-                                            help="\\[lapstyle, adain] How far the colours move onto the painting's "
+                                            help="\\[lapstyle, attention, adain] How far the colours move onto the painting's "
                                                  "whole palette (0: the network's own colours)."),
     subject: Optional[float] = typer.Option(None, metavar="0..1", show_default="0", rich_help_panel=LAPSTYLE,
                                             help="\\[lapstyle, attention] How much the main object (found by the loss "

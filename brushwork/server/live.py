@@ -37,7 +37,7 @@ METHOD = "lapstyle"
 DEFAULT_SIZE = 320
 MIN_SIZE, MAX_SIZE = 64, 1024  # long side of the painted frames
 # LapStyle's draft size for live frames: half the stills' 256, so one more revision level paints a 320 px frame
-# from an 80 px draft (16.8 painted frames/s over loopback instead of 11, BENCHMARKS.md). Blind on eval stills at
+# from an 80 px draft: ~1.5x the painted frames/s over loopback (BENCHMARKS.md). Blind on eval stills at
 # 320 px two raters preferred the 256 draft 12 to 8 (bigger strokes, a little less of the photo); ?draft_size=256
 # asks for it.
 LIVE_DRAFT_SIZE = 128
