@@ -269,7 +269,7 @@ def test_help_shows_defaults_and_marks_method_only_options(cli, monkeypatch):
     for opt in only:
         assert re.search(re.escape(opt) + r" \S+ \[optimize only\]", text), opt
     assert re.search(r"--draft-size \S+ \[lapstyle only\]", text)
-    assert re.search(r"--palette \S+ \[lapstyle, adain\]", text)
+    assert re.search(r"--palette \S+ \[lapstyle, attention, adain\]", text)
     assert f"[default: ({optimize.Options().loss_net})]" in text
     assert f"[default: ({lapstyle.Options().draft_size})]" in text
     for vague in (" TEXT ", " INTEGER ", " FLOAT "):
