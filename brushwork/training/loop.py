@@ -389,14 +389,17 @@ class Trainer:
         from .run import save_replacing  # run.py imports this module
 
         state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in self.task.export_state().items()}
-        last = self.log[-1] if self.log else {}
-        meta = {"model": self.cfg.model, "iterations": str(self.iter), "train_seconds": f"{self.elapsed:.0f}",
-                "final_losses": json.dumps({k: v for k, v in last.items() if k not in ("iter", "time", "lr")}),
-                **padding_metadata(self.cfg.options)}
-        path = self.run_dir / f"{self.cfg.model}.safetensors"
-        return save_replacing(state, path, meta)
+        meta = weights_metadata(self.cfg.model, self.iter, self.elapsed, self.cfg.options,
+                                self.log[-1] if self.log else None)
+        return save_replacing(state, self.run_dir / f"{self.cfg.model}.safetensors", meta)
 
 
-def padding_metadata(options: dict) -> dict:
-    """The encoder padding a network was trained with, for its weights' metadata (inference must match it)."""
-    return {"encoder_padding": options["encoder_padding"]} if "encoder_padding" in options else {}
+def weights_metadata(model: str, iterations: int, seconds: float, options: dict, last: dict | None = None) -> dict:
+    """A trained network's safetensors metadata: what it is, how long it trained, its last logged losses and the
+    encoder padding it was trained with (inference must match it)."""
+    meta = {"model": model, "iterations": str(iterations), "train_seconds": f"{seconds:.0f}"}
+    if last:
+        meta["final_losses"] = json.dumps({k: v for k, v in last.items() if k not in ("iter", "time", "lr")})
+    if "encoder_padding" in options:
+        meta["encoder_padding"] = options["encoder_padding"]
+    return meta

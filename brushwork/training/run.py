@@ -11,7 +11,7 @@ from ..errors import BrushworkError
 from ..nets import load_weights
 from ..core.images import list_images
 from .data import CropDataset
-from .loop import TrainConfig, Trainer, check_resume, padding_metadata, pick_device, saved_config
+from .loop import TrainConfig, Trainer, check_resume, pick_device, saved_config, weights_metadata
 
 TRAINABLE = ("adain", "lapstyle-draft", "lapstyle-revision", "attention")  # model names `brushwork train` accepts
 
@@ -126,9 +126,8 @@ def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
         # a fade run checkpoints the whole draft; the AdaIN model is its decoder (AdaINTask.export_state)
         model = {k.removeprefix("decoder."): v for k, v in model.items() if k.startswith("decoder.")}
     tensors = {k: v.to(torch.float16).contiguous() for k, v in model.items()}
-    return save_replacing(tensors, out, {"model": state["config"]["model"], "iterations": str(state["iter"]),
-                                         "train_seconds": f"{state['elapsed']:.0f}",
-                                         **padding_metadata(state["config"].get("options", {}))})
+    return save_replacing(tensors, out, weights_metadata(state["config"]["model"], state["iter"], state["elapsed"],
+                                                         state["config"].get("options", {})))
 
 
 
