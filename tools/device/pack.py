@@ -7,6 +7,15 @@
 
     python tools/device/pack.py        # .gpu/ is git-ignored; name it in the device tool's carry
 Then run tools/device/train.py there (see its docstring).
+
+The tracked tree travels too and counts towards the limit (53 MB on 2026-12-04, most of it docs/ pictures and
+blind sheets). For the device call, take what training does not read out of the tree and the index, and put it
+back afterwards (from a clean, committed tree):
+
+    rm -rf docs tests brushwork/assets/data brushwork/assets/models/*.jpg brushwork/assets/models/*.png
+    git add -A docs tests brushwork/assets      # the index no longer lists them (~8 MB left)
+    ...device run with carry [".gpu"]...
+    git reset -q && git checkout -- .
 """
 from __future__ import annotations
 
