@@ -140,7 +140,7 @@ def check_photo(hw: tuple[int, int]) -> None:
 
 def _crop_events(callback, pad: tuple[int, int, int, int], hw: tuple[int, int]):
     """A Progress callback that sees pictures with the mirror padding cut away (at each event's resolution);
-    a tensor it returns (video's steadied draft) is padded back to the event's size."""
+    a tensor it returns (video's steadied draft or lower level) is padded back to the event's size."""
     top, bottom, left, right = pad
     h, w = hw
 

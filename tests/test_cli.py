@@ -268,7 +268,7 @@ def test_help_shows_defaults_and_marks_method_only_options(cli, monkeypatch):
             "--preview-every"}
     for opt in only:
         assert re.search(re.escape(opt) + r" \S+ \[optimize only\]", text), opt
-    assert re.search(r"--draft-size \S+ \[lapstyle only\]", text)
+    assert re.search(r"--draft-size \S+ \[lapstyle, attention\]", text)
     assert re.search(r"--palette \S+ \[lapstyle, attention, adain\]", text)
     assert f"[default: ({optimize.Options().loss_net})]" in text
     assert f"[default: ({lapstyle.Options().draft_size})]" in text

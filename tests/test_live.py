@@ -201,7 +201,8 @@ def test_bad_session_requests_are_refused_with_a_reason(server):
     base, _ = server
     for query, words in [("style=no-such-style", "unknown style 'no-such-style'"), ("size=320", "give a style"),
                          ("style=starry-night&size=5000", "size must be"), ("style=irises&strength=-1", "strength"),
-                         ("style=irises&draft_size=8", "draft_size must be")]:
+                         ("style=irises&draft_size=8", "draft_size must be"),
+                         ("style=irises&size=%C2%B2", "size must be"), ("style=irises&draft_size=%C2%B2", "draft_size")]:
         with connect(ws_url(base, query)) as ws:
             err = receive(ws, 30)
             assert words in err["error"], (query, err)

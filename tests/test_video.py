@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import EVAL_CONTENT, SHARED
 
 CLIP = SHARED / "video" / "bigbuckbunny.mp4"
 FRAMES = 12
@@ -152,13 +152,42 @@ def test_lapstyle_draft_is_steadied_along_the_motion():
     first = steadier.callback(None)(Progress("draft", 1, 1, small[0]))
     assert torch.equal(first, small[0])  # nothing to blend with at the first frame
     assert steadier.callback(None)(Progress("revise", 2, 2, small[0])) is None  # the last level is left alone
-    steadier.callback(None)(Progress("revise", 1, 2, small[0]))  # a lower level is kept like the draft
+    kept = steadier.callback(None)(Progress("revise", 1, 2, small[0]))  # a lower level is kept like the draft
+    assert torch.equal(kept, small[0])
     motion = FlowEstimator().motion(gray(a), gray(b))
     inner = (slice(10, -10), slice(10, -10))
     moved = np.abs(to_float(small[0]) - to_float(small[1]))[inner].mean()
     for stage, step, total in (("draft", 1, 1), ("revise", 1, 2)):
         out = to_float(steadier.callback(motion)(Progress(stage, step, total, small[1])))
         assert np.abs(out - to_float(small[1]))[inner].mean() < 0.35 * moved, stage
+
+
+def test_lapstyle_takes_a_steadied_lower_level_but_not_the_last():
+    """A tensor the callback returns for a revision level below the last replaces that level (video steadies them
+    this way); one returned for the last level is ignored (the output blend steadies that)."""
+    import torch
+
+    from brushwork import Stylizer
+    from brushwork.core.images import list_images, load_image
+
+    st = Stylizer("lapstyle", progress=False)
+    photo = load_image(list_images(EVAL_CONTENT)[0], size=256)
+    seen = []
+
+    def grey(lower: bool):
+        def cb(p):
+            seen.append((p.stage, p.step, p.total))
+            if p.stage == "revise" and (p.step < p.total) == lower:
+                return torch.full_like(p.image, 0.5)
+            return None
+        return cb
+
+    plain = st.stylize_tensor(photo, "starry-night", size=256, draft_size=64)
+    last = st.stylize_tensor(photo, "starry-night", size=256, draft_size=64, callback=grey(False))
+    assert ("revise", 1, 2) in seen and ("revise", 2, 2) in seen  # two levels above a 64 px draft
+    assert torch.equal(last, plain)
+    lower = st.stylize_tensor(photo, "starry-night", size=256, draft_size=64, callback=grey(True))
+    assert (lower - plain).abs().mean() > 0.05
 
 
 @pytest.fixture(scope="module")

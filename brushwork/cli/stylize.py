@@ -154,7 +154,7 @@ def stylize(
     preview_every: Optional[int] = typer.Option(None, metavar="N", show_default="25", rich_help_panel=OPTIMIZE,
                                                 help="\\[optimize only] Iterations between --preview pictures."),
     draft_size: Optional[int] = typer.Option(None, metavar="PX", show_default="256", rich_help_panel=LAPSTYLE,
-                                             help="\\[lapstyle only] Resolution of the Drafting network: 128 is "
+                                             help="\\[lapstyle, attention] Resolution of the Drafting network: 128 is "
                                                   "about 2x faster at 512 px, with less style."),
     palette: Optional[float] = typer.Option(None, metavar="0..1", show_default="0.65 lapstyle, 1.0 attention, 0.6 adain", rich_help_panel=LAPSTYLE,
                                             help="\\[lapstyle, attention, adain] How far the colours move onto the painting's "

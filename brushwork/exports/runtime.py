@@ -98,7 +98,9 @@ def paint(content: torch.Tensor, style: np.ndarray, levels: int, weights_dir: st
     """The painter graph on a (1, 3, H, W) photo: (1, 3, H, W) in [0, 1] (below strength 1, the graph with a
     strength input). With a callback, the drafter and reviser graphs run in turn and callback gets
     Progress("draft", ...) between them; a tensor it returns replaces the draft (as methods.lapstyle.stylize
-    does: video steadies the draft this way)."""
+    does: video steadies the draft this way). The reviser graph runs all levels at once, so unlike the torch
+    backend it cannot steady the levels below the last: with two or more levels (640 px video) its video
+    flickers more than torch's."""
     feed = {"photo": content.float().contiguous().numpy(), "style": style}
     partial = strength != 1.0
     if partial:

@@ -1,7 +1,8 @@
 """Live mode: the WebSocket at /v1/live that paints a camera stream, one JPEG frame in, one painted JPEG out.
 
 Each frame goes through the video pipeline's frame loop (`brushwork.video.stylize.FrameStepper`: LapStyle at
-`size`, its draft and its output blended with the previous frame's, warped along the optical flow), so the
+`size` from a 128 px draft, its draft, lower levels and output blended with the previous frame's, warped along
+the optical flow), so the
 stream stays steady. While a frame is painted only the newest frame received waits; older ones are dropped, so
 a client that sends faster than the server paints sees bounded latency, not a growing queue. A session is one
 of the pool's jobs for its whole life (a place among workers + queue, and the memory of painting a frame at
@@ -72,7 +73,7 @@ def check_size(text: str | None, largest: int) -> int:
     top = min(MAX_SIZE, largest)
     if text is None:
         return min(DEFAULT_SIZE, top)
-    if not text.isdigit() or not MIN_SIZE <= int(text) <= top:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not MIN_SIZE <= int(text) <= top:
         raise BrushworkError(f"size must be a whole number of pixels from {MIN_SIZE} to {top}, got {text[:16]!r}")
     return int(text)
 
@@ -81,7 +82,7 @@ def check_draft_size(text: str | None) -> int:
     """The draft size asked for (LIVE_DRAFT_SIZE when not given): 32 to 512 px."""
     if text is None:
         return LIVE_DRAFT_SIZE
-    if not text.isdigit() or not 32 <= int(text) <= 512:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 32 <= int(text) <= 512:
         raise BrushworkError(f"draft_size must be a whole number of pixels from 32 to 512, got {text[:16]!r}")
     return int(text)
 
@@ -252,7 +253,7 @@ async def live(ws: WebSocket):
         return await _refuse(ws, BUSY, f"the server is busy; try again in {exc.retry_after} s",
                              retry_after=exc.retry_after)
     try:
-        pool.admit(job, work.estimate_for(METHOD, {"size": size}, size, size))
+        pool.admit(job, work.estimate_for(METHOD, {"size": size, "draft_size": draft_size}, size, size))
     except (jobs.Full, ValueError) as exc:
         pool.abandon(job)
         busy = isinstance(exc, jobs.Full)

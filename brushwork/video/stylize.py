@@ -6,7 +6,8 @@ forward-backward check says the warp is valid (so disoccluded regions and moving
 and do not ghost). `consistency` is the weight of the warped frame's low frequencies and DETAIL_WEIGHT times
 that of its finer detail, so the fresh frame keeps its brush texture instead of averaging it away; 0 is plain
 frame by frame. With LapStyle the draft itself is steadied first (blended at `consistency` with the previous
-draft, warped), the revision levels paint this frame's texture on it, and the output blend is lighter. The style's
+draft, warped), and so is every revision level below the last; the last level paints this frame's texture on
+them, and the output blend is lighter. The style's
 statistics are computed once per clip (the Stylizer's cache; colour-matched styles once, on the first
 frame), and the blend restarts at scene cuts.
 """
@@ -35,10 +36,11 @@ DEFAULT_CONSISTENCY = 0.9
 DEFAULT_SIZE = 640
 DETAIL_SIGMA = 0.01  # the warped frame's low frequencies: below a Gaussian of this sigma (fraction of the long side)
 DETAIL_WEIGHT = 0.5  # its finer detail is blended at this fraction of `consistency`: the new frame keeps its texture
-# LapStyle: the draft is blended with the previous frame's at `consistency` (warped bicubically), so the output
-# blend can be lighter (this fraction of it). Big Buck Bunny, 640x360, 132 frames, starry-night, the shipped
-# networks: warping error 0.60x of frame by frame, content loss -7.4%, Gram style loss +9.4% (detail weight 0.55:
-# 0.58x and +11.2%; 0.45: 0.61x and +7.7%) (benchmarks/bench_video.py, BENCHMARKS.md).
+# LapStyle: the draft (and every revision level below the last) is blended with the previous frame's at
+# `consistency` (warped bicubically), so the output blend can be lighter (this fraction of it). Big Buck Bunny,
+# 640x360, 132 frames, starry-night, the networks of 2026-11-30, draft only: warping error 0.60x of frame by frame,
+# content loss -7.4%, Gram style loss +9.4% (detail weight 0.55: 0.58x and +11.2%; 0.45: 0.61x and +7.7%); with
+# the 320 px level steadied too (2026-12-04): 0.47x and +5.1% (benchmarks/bench_video.py, BENCHMARKS.md).
 OUTPUT_SHARE_WITH_DRAFT = 0.67
 DRAFT_WARP = cv2.INTER_CUBIC  # bilinear warps, repeated frame after frame, blur a 160 px draft into the photo's look
 
@@ -173,7 +175,8 @@ def _prepare_styles(styles: list, preserve_color: str | None, first: torch.Tenso
 
 class FrameStepper:
     """The frame loop's body, one frame at a time (for clips and for live streams): an RGB frame in, its painted
-    frame out, steadied along the motion from the frame before (LapStyle's draft first, then the output blend)."""
+    frame out, steadied along the motion from the frame before (LapStyle's draft and lower levels first, then the
+    output blend)."""
 
     def __init__(self, style, *, size: int, consistency: float = DEFAULT_CONSISTENCY, method: str = DEFAULT_METHOD,
                  style_weights=None, preserve_color: str | None = None, color_from=None,
