@@ -134,21 +134,21 @@ def test_meancov_recolours_the_style_once_per_clip(tmp_path):
 
 
 def test_lapstyle_draft_is_steadied_along_the_motion():
-    """The draft steadier warps the previous draft along the input's motion (scaled to the draft's size): with a
+    """The pyramid steadier warps the previous draft along the input's motion (scaled to the draft's size): with a
     real frame moved 12 px, the previous frame's draft, steadied, lands on the moved frame's own draft."""
     import cv2
     import torch
 
     from brushwork.methods.common import Progress
     from brushwork.video.flow import FlowEstimator, gray
-    from brushwork.video.stylize import DraftSteadier, to_float, to_tensor
+    from brushwork.video.stylize import PyramidSteadier, to_float, to_tensor
 
     with av.open(str(CLIP)) as c:
         a = next(f for i, f in enumerate(c.decode(video=0)) if i == 40).to_ndarray(format="rgb24")
     a = cv2.resize(a, (640, 360), interpolation=cv2.INTER_AREA)
     b = np.roll(a, 12, axis=1)  # the camera pans: everything moves 12 px to the right
     small = [to_tensor(cv2.resize(x, (160, 90), interpolation=cv2.INTER_AREA)) for x in (a, b)]
-    steadier = DraftSteadier(1.0)
+    steadier = PyramidSteadier(1.0)
     first = steadier.callback(None)(Progress("draft", 1, 1, small[0]))
     assert torch.equal(first, small[0])  # nothing to blend with at the first frame
     assert steadier.callback(None)(Progress("revise", 2, 2, small[0])) is None  # the last level is left alone

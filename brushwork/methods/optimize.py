@@ -93,8 +93,12 @@ class Options:
     def weights(self) -> tuple[float, float]:
         """(content, style) weights: explicit ones win; otherwise the loss network's tuned ratio (strength acts on
         the style statistics aimed at, not on the weights: see _scale_loss)."""
-        cw = (self.content_weight if self.content_weight is not None else  # (0.5, 0.5 x ratio): the balance
-              LAPSTYLE_START_CONTENT_WEIGHT.get(self.loss_net, 0.5) if self.init == "lapstyle" else 0.5)
+        if self.content_weight is not None:
+            cw = self.content_weight
+        elif self.init == "lapstyle":
+            cw = LAPSTYLE_START_CONTENT_WEIGHT.get(self.loss_net, 0.5)
+        else:
+            cw = 0.5  # (0.5, 0.5 x ratio): the balance
         sw = self.style_weight if self.style_weight is not None else 0.5 * STRENGTH_SCALE[self.loss_net]  # with TV
         return cw, sw
 

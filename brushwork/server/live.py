@@ -68,23 +68,24 @@ def check_strength(value) -> float:
     return x
 
 
+def _pixels(name: str, text: str | None, default: int, lo: int, hi: int) -> int:
+    """A query parameter in whole pixels from lo to hi (`default` when not given); plain ASCII digits only."""
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not lo <= int(text) <= hi:
+        raise BrushworkError(f"{name} must be a whole number of pixels from {lo} to {hi}, got {text[:16]!r}")
+    return int(text)
+
+
 def check_size(text: str | None, largest: int) -> int:
     """The long side asked for (DEFAULT_SIZE when not given), within MIN_SIZE and the server's limit."""
     top = min(MAX_SIZE, largest)
-    if text is None:
-        return min(DEFAULT_SIZE, top)
-    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not MIN_SIZE <= int(text) <= top:
-        raise BrushworkError(f"size must be a whole number of pixels from {MIN_SIZE} to {top}, got {text[:16]!r}")
-    return int(text)
+    return _pixels("size", text, min(DEFAULT_SIZE, top), MIN_SIZE, top)
 
 
 def check_draft_size(text: str | None) -> int:
     """The draft size asked for (LIVE_DRAFT_SIZE when not given): 32 to 512 px."""
-    if text is None:
-        return LIVE_DRAFT_SIZE
-    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 32 <= int(text) <= 512:
-        raise BrushworkError(f"draft_size must be a whole number of pixels from 32 to 512, got {text[:16]!r}")
-    return int(text)
+    return _pixels("draft_size", text, LIVE_DRAFT_SIZE, 32, 512)
 
 
 def decode_frame(data: bytes, size: int, max_pixels: int) -> np.ndarray:

@@ -128,7 +128,7 @@ class TemporalBlender:
         return cv2.GaussianBlur(diff, (0, 0), sigma) if sigma > 0 else diff
 
 
-class DraftSteadier:
+class PyramidSteadier:
     """LapStyle's draft (the global colours and shapes, at low resolution), and each revision level below the last,
     blended with the previous frame's, warped along the same motion, before the finer levels add this frame's own
     brush texture on top (with a small draft there are several levels, each adding texture that would shimmer)."""
@@ -186,7 +186,7 @@ class FrameStepper:
         self.preserve_color = color.check_mode(preserve_color)
         self.stylizer = stylizer or Stylizer(method, progress=False)
         self.color_ref = load_image(gallery.resolve(color_from), size=512) if color_from is not None else None
-        self.steadier = DraftSteadier(consistency) if method in ("lapstyle", "attention") and consistency > 0 else None
+        self.steadier = PyramidSteadier(consistency) if method in ("lapstyle", "attention") and consistency > 0 else None
         self.blender = TemporalBlender(consistency * (OUTPUT_SHARE_WITH_DRAFT if self.steadier else 1.0))
         self.fixed = None  # the styles as fixed on the first frame (meancov colour matching happens once)
         self.shape: tuple[int, int] | None = None
