@@ -39,22 +39,21 @@ def build_task(cfg: TrainConfig, device):
 
     padding = cfg.options.get("encoder_padding", "zeros")
     encoder = load_encoder("max", padding).to(device).to(memory_format=torch.channels_last)
+    opts = {k: v for k, v in cfg.options.items() if k != "encoder_padding"}  # the encoder's, not the task's
     if cfg.model == "adain":
         from .adain import AdaINTask
 
-        return AdaINTask(encoder, **cfg.options)
+        return AdaINTask(encoder, **opts)
     if cfg.model == "lapstyle-draft":
         from ..nets.lapstyle import load_draft
         from .lapstyle import DraftTask
 
-        opts = dict(cfg.options)
         teacher = load_draft(opts.pop("teacher")) if opts.get("teacher") else None
         return DraftTask(encoder, teacher=teacher, **opts)
     if cfg.model == "lapstyle-revision":
         from ..nets.lapstyle import load_draft, load_revision
         from .lapstyle import RevisionTask
 
-        opts = dict(cfg.options)
         draft = load_draft(opts.pop("draft"))
         lower = [load_revision(p) for p in opts.pop("lower", [])]
         teacher = load_revision(opts.pop("teacher")) if opts.get("teacher") else None
@@ -64,8 +63,6 @@ def build_task(cfg: TrainConfig, device):
         from ..nets.lapstyle import load_draft
         from .attention import AttentionTask
 
-        opts = dict(cfg.options)
-        opts.pop("encoder_padding", None)
         draft = load_draft(opts.pop("draft")) if opts.get("draft") else None
         return AttentionTask(encoder, AttentionDraftNet(draft), **opts)
     raise BrushworkError(f"unknown model {cfg.model!r}; choose from {', '.join(TRAINABLE)}")
