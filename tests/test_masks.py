@@ -142,3 +142,16 @@ def test_a_gap_no_mask_covers_is_painted_not_left_flat(method):
     mid = slice(int(w * 0.42), int(w * 0.58))
     assert out[..., mid].std() > 0.1
     assert (out[..., mid] - blend[..., mid]).abs().mean() < 0.08  # the styles blended there, as without masks
+
+
+def test_transfer_palette_of_a_small_picture_maps_its_pixels_once():
+    """A picture under twice the sample size is its own sample: the map learned on it is applied to it once, and
+    gives the same colours as learning on every pixel through `where` and applying the map to the picture."""
+    from brushwork.core.color import transfer_palette
+
+    content = load_image(PHOTO, size=80)  # an 80 px draft: under 8,192 pixels
+    painting = load_image(WAVE, size=128)
+    everywhere = torch.ones(1, 1, *content.shape[-2:])
+    once = transfer_palette(content, painting)
+    assert (once - transfer_palette(content, painting, where=everywhere)).abs().max() < 1e-4
+    assert (once - content).abs().mean() > 0.02  # and it did recolour

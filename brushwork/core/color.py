@@ -112,14 +112,17 @@ def transfer_palette(img: torch.Tensor, reference: torch.Tensor | None = None, i
     pool = x
     if where is not None and bool((where > 0.5).any()):
         pool = x[:, (where > 0.5).flatten()]
-    xs = pool[:, ::max(1, pool.shape[1] // sample)].t().contiguous()  # (n, 3)
+    stride = max(1, pool.shape[1] // sample)
+    xs = pool[:, ::stride].t().contiguous()  # (n, 3)
+    whole = stride == 1 and pool is x  # the sample is every pixel (a small draft): its map is the picture's
     basis = torch.eye(3)  # the full image is kept in the last iteration's rotated axes: one product per step
     for rot, tgt in plan:
         table = _table(_quantiles(xs @ rot), tgt)  # from the image's 256 quantiles along each axis to the reference's
         xs = _interp((xs @ rot).t(), table).t() @ rot.t()
-        x = _interp((basis.t() @ rot).t() @ x, table)
-        basis = rot
-    x = basis @ x
+        if not whole:
+            x = _interp((basis.t() @ rot).t() @ x, table)
+            basis = rot
+    x = xs.t() if whole else basis @ x
     return x.reshape(img.shape[1:])[None].clamp_(0, 1).to(img.dtype)
 
 
