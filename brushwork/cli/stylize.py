@@ -28,7 +28,8 @@ def _check_input(ref: str, what: str) -> None:
 
 METHOD_ONLY = {"optimize": ("iterations", "optimizer", "style_loss", "init", "content_layer", "tv_weight",
                             "loss_net"),
-               "lapstyle": ("draft_size", "palette", "subject"), "attention": ("draft_size", "palette", "subject"),
+               "lapstyle": ("draft_size", "palette", "subject", "finish"),
+               "attention": ("draft_size", "palette", "subject", "finish"),
                "adain": ("palette",)}
 
 
@@ -162,6 +163,9 @@ def stylize(
     subject: Optional[float] = typer.Option(None, metavar="0..1", show_default="0", rich_help_panel=LAPSTYLE,
                                             help="\\[lapstyle, attention] How much the main object (found by the loss "
                                                  "network's class-activation map; see `brushwork explain`) is spared."),
+    finish: Optional[float] = typer.Option(None, metavar="0..1", show_default="0", rich_help_panel=LAPSTYLE,
+                                           help="\\[lapstyle, attention] How far the finished picture's colours, fine "
+                                                "detail included, move onto the painting's palette (~60 ms at 512 px)."),
     precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
                                             help="auto: bf16 where the CPU computes it natively, else fp32."),
     preview: Optional[Path] = typer.Option(None, metavar="FILE", show_default=False,
@@ -191,7 +195,7 @@ def stylize(
                                      seed=seed, precision=precision, iterations=iterations, optimizer=optimizer,
                                      style_loss=style_loss, init=init, content_layer=content_layer,
                                      tv_weight=tv_weight, loss_net=loss_net, draft_size=draft_size,
-                                     palette=palette, subject=subject)
+                                     palette=palette, subject=subject, finish=finish)
     callback = _preview_callback(preview, preview_every, method)
     st = api.Stylizer(method, progress=not quiet)
     result = st.stylize_tensor(content, list(style), style_weights=weights, masks=mask, preserve_color=preserve_color,

@@ -98,7 +98,8 @@ def palette_plan(reference: torch.Tensor, iterations: int = 12, seed: int = 0,
 
 
 def transfer_palette(img: torch.Tensor, reference: torch.Tensor | None = None, iterations: int = 12, seed: int = 0,
-                     sample: int = 4096, plan: list | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
+                     sample: int = 4096, plan: list | None = None, where: torch.Tensor | None = None,
+                     chunk: int = 1 << 20) -> torch.Tensor:
     """`img` recoloured so its whole colour distribution matches `reference`'s (sliced optimal transport, Pitie
     et al.): unlike mean/covariance matching it moves hues, e.g. a green river into a painting's blues and ochres.
 
@@ -114,16 +115,26 @@ def transfer_palette(img: torch.Tensor, reference: torch.Tensor | None = None, i
         pool = x[:, (where > 0.5).flatten()]
     stride = max(1, pool.shape[1] // sample)
     xs = pool[:, ::stride].t().contiguous()  # (n, 3)
-    whole = stride == 1 and pool is x  # the sample is every pixel (a small draft): its map is the picture's
-    basis = torch.eye(3)  # the full image is kept in the last iteration's rotated axes: one product per step
+    maps = []
     for rot, tgt in plan:
         table = _table(_quantiles(xs @ rot), tgt)  # from the image's 256 quantiles along each axis to the reference's
         xs = _interp((xs @ rot).t(), table).t() @ rot.t()
-        if not whole:
-            x = _interp((basis.t() @ rot).t() @ x, table)
-            basis = rot
-    x = xs.t() if whole else basis @ x
+        maps.append((rot, table))
+    if stride == 1 and pool is x:  # the sample is every pixel (a small draft): it has been mapped already
+        x = xs.t()
+    else:  # in chunks of pixels: a 12-megapixel picture needs no extra copies of itself
+        x = torch.cat([_through(part, maps) for part in x.split(chunk, 1)], 1)
     return x.reshape(img.shape[1:])[None].clamp_(0, 1).to(img.dtype)
+
+
+def _through(x: torch.Tensor, maps: list) -> torch.Tensor:
+    """Pixels x (3, N) through the learned steps of `transfer_palette`, kept in the last step's rotated axes in
+    between (one product per step)."""
+    basis = torch.eye(3)
+    for rot, table in maps:
+        x = _interp((basis.t() @ rot).t() @ x, table)
+        basis = rot
+    return basis @ x
 
 
 def canonical(mode: str | None) -> str | None:

@@ -120,8 +120,9 @@ def check_supported(styles, style_weights, masks, opts) -> None:
     weights, _ = blend_weights(styles, style_weights)
     if sum(w > 0 for w in weights) != 1 or masks:
         raise BrushworkError("backend onnxruntime paints one style at a time, without masks; use backend torch")
-    if getattr(opts, "subject", 0.0):
-        raise BrushworkError("backend onnxruntime has no subject control; use backend torch")
+    for name in ("subject", "finish"):
+        if getattr(opts, name, 0.0):
+            raise BrushworkError(f"backend onnxruntime has no {name} control; use backend torch")
     if opts.brush:
         raise BrushworkError("backend onnxruntime runs the shipped networks, not a .brush file's; "
                              "use backend torch")
