@@ -284,6 +284,23 @@ def test_mix_weights_interpolates_tensor_by_tensor(tmp_path):
                                                           "other.safetensors", "seen-by-a-reader"]
 
 
+@pytest.mark.parametrize("model", ["lapstyle-draft", "lapstyle-revision"])
+def test_lapstyle_tasks_train_under_the_encoder_padding_they_paint_with(model):
+    """`encoder_padding` is the encoder's option for every model: the draft and revision tasks were refused it (an
+    unexpected keyword), though lapstyle paints with replicate padding."""
+    from brushwork.methods import lapstyle
+    from brushwork.training.loop import TrainConfig
+    from brushwork.training.run import build_task
+
+    options = {"encoder_padding": "replicate"}
+    if model == "lapstyle-revision":
+        options["draft"] = str(lapstyle.WEIGHTS_DIR / "lapstyle_draft.safetensors")
+    cfg = TrainConfig(model=model, content_dir=str(EVAL_CONTENT), style_dir=str(EVAL_STYLE), run_dir="unused",
+                      device="cpu", options=options)
+    task = build_task(cfg, torch.device("cpu"))
+    assert {m.padding_mode for m in task.encoder.modules() if isinstance(m, torch.nn.Conv2d)} == {"replicate"}
+
+
 @pytest.mark.slow
 def test_attention_trained_with_replicate_padding_paints_with_it(tmp_path):
     """The encoder padding an attention run trains with goes into its weights' metadata, and inference reads it

@@ -33,9 +33,9 @@ def train(
     draft_weights: Optional[Path] = typer.Option(None, help="[lapstyle-revision] Trained draft weights; [attention] "
                                                              "the factored draft to start from."),
     local_weight: Optional[float] = typer.Option(None, help="[attention] AdaAttN local feature loss weight."),
-    encoder_padding: Optional[str] = typer.Option(None, help="[attention] Padding of the frozen VGG encoder's convs: "
-                                                             "zeros (default) or replicate (no border bands, so "
-                                                             "inference needs no margin around the draft)."),
+    encoder_padding: Optional[str] = typer.Option(None, help="[all] Padding of the frozen VGG encoder's convs: "
+                                                             "zeros (default) or replicate (as lapstyle paints; no "
+                                                             "border bands, so no margin around the draft)."),
     freeze_attention: bool = typer.Option(False, "--freeze-attention", help="[attention] Train only the draft; the "
                                                                             "attention modules keep their weights."),
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),

@@ -50,7 +50,7 @@ class Options:
     palette: float = 0.65  # how far the draft's colours move onto the painting's whole palette (0: the network's own)
     subject: float = 0.0  # how much the main object (the loss network's class-activation map) is spared, in [0, 1]
     # how far the finished picture's colours, the revision's detail included, move onto the painting's palette: the
-    # photo's colours that survive in fine detail go (blind, 14 to 6 on eval and 15 to 9 on test at 0.5), for ~60 ms
+    # photo's colours that survive in fine detail go (blind, 14 to 6 on eval and 15 to 9 on test at 0.5), for ~45 ms
     # at 512 px and more of the photo's look lost (Lite1 content 0.77x the reference's on test, against 0.73x)
     finish: float = 0.0
 
