@@ -121,7 +121,7 @@ def test_export_refuses_a_folder_with_files(cli, tmp_path):
 
 def test_backend_refuses_what_the_graphs_do_not_paint(tmp_path):
     style = EVAL_STYLE / "jcjohnson__fast-neural-style__images_styles__wave.jpg"
-    for options, words in [({"subject": 0.5}, "subject"), ({"finish": 0.5}, "finish"),
+    for options, words in [({"subject": 0.5}, "no subject control"), ({"finish": 0.5}, "no finish control"),
                            ({"method": "adain"}, "lapstyle only"), ({"backend": "tensorrt"}, "unknown backend")]:
         with pytest.raises(brushwork.BrushworkError, match=words):
             brushwork.stylize(PHOTO, [style], size=64, **{"backend": "onnxruntime", **options})

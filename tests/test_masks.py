@@ -155,3 +155,15 @@ def test_transfer_palette_of_a_small_picture_maps_its_pixels_once():
     once = transfer_palette(content, painting)
     assert (once - transfer_palette(content, painting, where=everywhere)).abs().max() < 1e-4
     assert (once - content).abs().mean() > 0.02  # and it did recolour
+
+
+@pytest.mark.parametrize("size", [96, 256])  # ~6,900 pixels: sampled at stride 1; ~49,000: stride 12
+def test_transfer_palette_in_chunks_is_the_same_picture(size):
+    """Big pictures go through the learned map a chunk of pixels at a time: the chunk size changes nothing."""
+    from brushwork.core.color import transfer_palette
+
+    content = load_image(PHOTO, size=size)
+    painting = load_image(WAVE, size=128)
+    whole = transfer_palette(content, painting)
+    assert torch.equal(whole, transfer_palette(content, painting, chunk=1000))
+    assert whole.is_contiguous() and (whole - content).abs().mean() > 0.02

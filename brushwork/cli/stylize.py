@@ -165,7 +165,7 @@ def stylize(
                                                  "network's class-activation map; see `brushwork explain`) is spared."),
     finish: Optional[float] = typer.Option(None, metavar="0..1", show_default="0", rich_help_panel=LAPSTYLE,
                                            help="\\[lapstyle, attention] How far the finished picture's colours, fine "
-                                                "detail included, move onto the painting's palette (~45 ms at 512 px)."),
+                                                "detail included, move onto the painting's palette (slower; off by default)."),
     precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
                                             help="auto: bf16 where the CPU computes it natively, else fp32."),
     preview: Optional[Path] = typer.Option(None, metavar="FILE", show_default=False,

@@ -34,8 +34,8 @@ def train(
                                                              "the factored draft to start from."),
     local_weight: Optional[float] = typer.Option(None, help="[attention] AdaAttN local feature loss weight."),
     encoder_padding: Optional[str] = typer.Option(None, help="[all] Padding of the frozen VGG encoder's convs: "
-                                                             "zeros (default) or replicate (as lapstyle paints; no "
-                                                             "border bands, so no margin around the draft)."),
+                                                             "zeros (default; the shipped drafts were trained so) or "
+                                                             "replicate (as lapstyle and attention paint)."),
     freeze_attention: bool = typer.Option(False, "--freeze-attention", help="[attention] Train only the draft; the "
                                                                             "attention modules keep their weights."),
     lower_revision: Optional[List[Path]] = typer.Option(None, help="[lapstyle-revision] Frozen lower levels."),

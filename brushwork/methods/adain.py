@@ -27,7 +27,7 @@ from ..nets.adain import mean_std, transfer
 from ..nets.lapstyle import DRAFT_LAYERS
 from .common import (blend_weights, cached, check_basics, check_precision, check_share, emit,
                      pad_to_multiple)
-from .lapstyle import features, load_nets, palette_of
+from .lapstyle import features, load_nets, toward_palette
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "models" / "lapstyle_draft.safetensors"
 MARGIN = 48  # px reflected around the content, cut away after: the encoder's zero padding shows as a frame ~40 px in
@@ -173,7 +173,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
                             progress=progress, desc="paint tiles")
         out = out[..., m:m + h, m:m + w]
         if opts.palette > 0:  # the network keeps much of the photo's hues: move them onto the painting's palette
-            out = out + opts.palette * opts.strength * (palette_of(out, styles, weights, masks, cache, keys) - out)
+            out = toward_palette(out, opts.palette * opts.strength, styles, weights, masks, cache, keys)
         out = out.clamp(0, 1)
     emit(callback, "decode", 1, 1, out)
     return out

@@ -49,9 +49,8 @@ class Options:
     tile_above: int = 2048 * 2048
     palette: float = 0.65  # how far the draft's colours move onto the painting's whole palette (0: the network's own)
     subject: float = 0.0  # how much the main object (the loss network's class-activation map) is spared, in [0, 1]
-    # how far the finished picture's colours, the revision's detail included, move onto the painting's palette: the
-    # photo's colours that survive in fine detail go (blind, 14 to 6 on eval and 15 to 9 on test at 0.5), for ~45 ms
-    # at 512 px and more of the photo's look lost (Lite1 content 0.77x the reference's on test, against 0.73x)
+    # how far the finished picture's colours, the revision's detail included, move onto the painting's palette (off
+    # by default: it costs time and some of the photo; BENCHMARKS.md, "Test split")
     finish: float = 0.0
 
     def check(self) -> None:
@@ -156,6 +155,11 @@ def palette_of(img: torch.Tensor, styles, weights, masks, cache: dict | None = N
     return transfer_palette(img, plan=cached(cache, ("palette", tuple(keys), tuple(weights)), pooled))
 
 
+def toward_palette(img: torch.Tensor, share, styles, weights, masks, cache: dict | None = None, keys=None):
+    """`img` moved `share` (a number or a (1, 1, H, W) map) of the way onto the paintings' colours (`palette_of`)."""
+    return img + share * (palette_of(img, styles, weights, masks, cache, keys) - img)
+
+
 ENCODER_PADDING = "replicate"  # the encoder's convs repeat the edge pixels: zero padding made the draft paint bands
 # along the borders (a reflected margin around the draft hid them at almost twice the draft's cost). On eval, with
 # no margin: border bands 0.69 against 1.11 with a 3/16 margin, foreign and photo colours down a third, grid energy
@@ -234,24 +238,28 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
         targets = painter.targets(cf, sfs, weights, masks)
         out = paint({k: cf[k] + at(s_pad, t) * (t - cf[k]) for k, t in targets.items()})
         if opts.palette > 0:
-            out = out + opts.palette * s_small * (palette_of(out, styles, weights, masks, cache, keys) - out)
+            out = toward_palette(out, opts.palette * s_small, styles, weights, masks, cache, keys)
         if isinstance(strength, torch.Tensor) or strength < 1:  # give back what the draft loses of the photo
             out = out + (1 - s_small) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
         steady = emit(callback, "draft", 1, 1, out.clamp(0, 1))
         if isinstance(steady, torch.Tensor):  # video: the draft blended with the previous frame's, warped (video/stylize.py)
             out = steady.to(out.dtype)
 
+        def finished(pic):  # the finished picture's colours, fine detail included, onto the paintings' palette
+            skip = opts.finish <= 0 or (not isinstance(strength, torch.Tensor) and strength <= 0)
+            return pic if skip else toward_palette(pic.clamp(0, 1), opts.finish * at(strength, pic), styles, weights,
+                                                   masks, cache, keys)
+
         def level(i, band, up):  # levels beyond the trained networks reuse the last one
             res = revise(painter.revs[min(i, len(painter.revs) - 1)], band, up, code.to(dtype), opts, progress)
             s = at(strength, band)
             new = up + s * res + (1 - s) * band
+            if i + 1 == levels:  # before the last event, so that previews show the saved picture
+                new = finished(new)
             steady = emit(callback, "revise", i + 1, levels, new.clamp(0, 1))
             if isinstance(steady, torch.Tensor) and i + 1 < levels:  # video: a lower level steadied like the draft
                 new = steady.to(new.dtype)
             return new
 
-        out = pyramid.climb(out, pyr, level)
-        if opts.finish > 0:
-            out = out.clamp(0, 1)
-            out = out + opts.finish * at(strength, out) * (palette_of(out, styles, weights, masks, cache, keys) - out)
+        out = pyramid.climb(out, pyr, level) if levels else finished(out)
     return out.clamp(0, 1)

@@ -56,7 +56,7 @@ def packed_encoder(pool="max", padding_mode="zeros", auto_fetch=True):
     return enc
 
 
-def number(text: str):
+def option_value(text: str):
     """An option's value: a number where it reads as one (weights), else the text (encoder_padding=replicate)."""
     try:
         return float(text)
@@ -69,7 +69,7 @@ def main() -> None:
     batch, crop, load, options, init = RUNS[model]
     init = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else init
     name = sys.argv[4] if len(sys.argv) > 4 else model
-    options = {**options, **{k: number(v) for k, v in (a.split("=", 1) for a in sys.argv[5:])}}
+    options = {**options, **{k: option_value(v) for k, v in (a.split("=", 1) for a in sys.argv[5:])}}
     encoder.load_encoder = packed_encoder
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
