@@ -111,8 +111,8 @@ def transfer_palette(img: torch.Tensor, reference: torch.Tensor | None = None, i
     takes the painting's whole palette rather than the slice the rest of the picture leaves it."""
     plan = plan if plan is not None else palette_plan(reference, iterations, seed, sample)
     x = img.float().flatten(2)[0].contiguous()  # (3, N)
-    if where is not None and bool((where > 0.5).any()):
-        inside = (where > 0.5).flatten().nonzero().squeeze(1)  # the region's pixels, sampled before they are copied
+    inside = (where > 0.5).flatten().nonzero().squeeze(1) if where is not None else None  # the region's pixels
+    if inside is not None and len(inside):  # sampled before they are copied
         xs, whole = x[:, inside[::max(1, len(inside) // sample)]].t().contiguous(), False
     else:
         stride = max(1, x.shape[1] // sample)
