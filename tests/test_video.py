@@ -244,3 +244,25 @@ def test_ctrl_c_leaves_no_file(clip, tmp_path):
     p.send_signal(signal.SIGINT)
     p.communicate(timeout=60)
     assert p.returncode != 0 and list(tmp_path.iterdir()) == []
+
+
+def test_cli_finish_takes_every_frame_onto_the_painting_palette(tmp_path):
+    """`brushwork video --finish 1`: each frame's colours are the painting's (the CLI passes the option through to
+    every frame): colour distance to the painting under 0.7x the unfinished frames' (measured 0.64x)."""
+    import torch
+
+    from brushwork.loaders import gallery
+    from brushwork.core.images import load_image
+    from brushwork.evaluation.metrics import color_distance
+
+    src = cut(tmp_path / "c.mp4", frames=3, width=256)
+    painting = load_image(gallery.resolve("starry-night"), size=256)
+    distance = {}
+    for finish in ("0", "1"):
+        out = tmp_path / f"finish{finish}.mp4"
+        r = brushwork("video", src, "-o", out, "--style", "starry-night", "--size", 256, "--finish", finish, "-q")
+        assert r.returncode == 0, r.stderr
+        frames = streams(out)[0]
+        distance[finish] = max(color_distance(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255, painting)
+                               for f in frames)
+    assert distance["1"] < 0.7 * distance["0"], distance  # measured 2.4 against 3.8

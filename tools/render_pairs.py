@@ -28,18 +28,11 @@ def pairs(split: str, n: int) -> list[tuple[Path, Path]]:
 def parse_variant(text: str) -> tuple[str, str, dict]:
     """"optimize@iterations=200,start_size=384" -> (label, method, options); "new:attention@weights_dir=DIR"
     names its folder "new" (for options such as paths that make poor folder names)."""
+    from brushwork.evaluation.runner import parse_value
+
     named, _, rest = text.partition("@")
     name, _, method = named.rpartition(":")
-    opts = {}
-    for item in filter(None, rest.split(",")):
-        k, v = item.split("=")
-        try:
-            opts[k] = int(v)
-        except ValueError:
-            try:
-                opts[k] = float(v)
-            except ValueError:
-                opts[k] = v
+    opts = {k: parse_value(v) for k, _, v in (item.partition("=") for item in filter(None, rest.split(",")))}
     return name or text.replace("@", "_").replace(",", "_").replace("=", ""), method, opts
 
 

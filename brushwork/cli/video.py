@@ -11,9 +11,9 @@ from ..errors import BrushworkError
 from .stylize import _check_input, _parse_weights
 
 
-def _method_options(strength, draft_size, style_scale, precision) -> dict:
+def _method_options(strength, draft_size, style_scale, precision, finish=None) -> dict:
     return {k: v for k, v in {"strength": strength, "draft_size": draft_size, "style_scale": style_scale,
-                              "precision": precision}.items() if v is not None}
+                              "precision": precision, "finish": finish}.items() if v is not None}
 
 
 def video(
@@ -46,6 +46,9 @@ def video(
                                                 help="Scale of the style's brush strokes (2 = twice as big)."),
     draft_size: Optional[int] = typer.Option(None, metavar="PX", show_default="256",
                                              help="Resolution of LapStyle's Drafting network (128: faster)."),
+    finish: Optional[float] = typer.Option(None, metavar="0..1", show_default="0",
+                                           help="\\[lapstyle, attention] How far each finished frame's colours "
+                                                "move onto the painting's palette (~45 ms a frame at 512 px)."),
     precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
                                             help="auto: bf16 where the CPU computes it natively, else fp32."),
     crf: int = typer.Option(20, metavar="N", help="Video quality: lower is better and bigger (H.264 CRF)."),
@@ -65,7 +68,8 @@ def video(
     weights = _parse_weights(style_weights)
     if weights is not None and len(weights) != len(style):
         raise BrushworkError(f"{len(weights)} --style-weights for {len(style)} styles; give one per style")
-    method, options = api.apply_quality(quality, None, _method_options(strength, draft_size, style_scale, precision))
+    chosen = _method_options(strength, draft_size, style_scale, precision, finish)
+    method, options = api.apply_quality(quality, None, chosen)
     options.pop("size", None)  # the frames' size is --size
     res = stylize_video(input, output, list(style), size=size, consistency=consistency, style_weights=weights,
                         preserve_color=preserve_color, color_from=color_from, overwrite=overwrite,

@@ -120,9 +120,8 @@ def check_supported(styles, style_weights, masks, opts) -> None:
     weights, _ = blend_weights(styles, style_weights)
     if sum(w > 0 for w in weights) != 1 or masks:
         raise BrushworkError("backend onnxruntime paints one style at a time, without masks; use backend torch")
-    for name in ("subject", "finish"):
-        if getattr(opts, name, 0.0):
-            raise BrushworkError(f"backend onnxruntime has no {name} control; use backend torch")
+    if getattr(opts, "subject", 0.0):
+        raise BrushworkError("backend onnxruntime has no subject control; use backend torch")
     if opts.brush:
         raise BrushworkError("backend onnxruntime runs the shipped networks, not a .brush file's; "
                              "use backend torch")
@@ -132,9 +131,10 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
             cache: dict | None = None, style_keys=None, progress: bool = False, callback=None) -> torch.Tensor:
     """methods.lapstyle.stylize through onnxruntime (fp32 whatever the precision option), one style.
     callback gets Progress("draft", 1, 1, draft) (what it returns replaces the draft), then one
-    Progress("revise", levels, levels, picture) at the end."""
+    Progress("revise", levels, levels, picture) at the end. `finish` runs after the graphs, in PyTorch (the
+    palette transport at the output size is the lapstyle method's own step)."""
     from ..core.pyramid import levels_for
-    from ..methods.lapstyle import Options
+    from ..methods.lapstyle import Options, toward_palette
 
     opts = options or Options()
     check_supported(styles, style_weights, masks, opts)
@@ -145,5 +145,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
                  lambda: style_vector(styles[i], opts.weights_dir, side))
     levels = levels_for(max(content.shape[-2:]), opts.draft_size)
     out = paint(content, vec, levels, opts.weights_dir, opts.palette, opts.strength, callback)
+    if opts.finish > 0 and opts.strength > 0:
+        out = toward_palette(out, opts.finish * opts.strength, styles, weights, None, cache, keys).clamp(0, 1)
     emit(callback, "revise", max(levels, 1), max(levels, 1), out)
     return out
