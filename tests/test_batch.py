@@ -140,9 +140,8 @@ def ray_local():
     ray.shutdown()
 
 
-def test_ray_matches_local_and_survives_a_killed_worker(ray_local, local_run, photos, tmp_path):
-    """2 actors paint what the local engine painted, pixel for pixel, though one actor is SIGKILLed mid-run."""
-    _, local_out = local_run
+def worker_killer():
+    """(pids killed, an on_record callback that SIGKILLs the worker of the first finished photo, once)."""
     killed = []
 
     def kill_first_worker(record):
@@ -150,6 +149,14 @@ def test_ray_matches_local_and_survives_a_killed_worker(ray_local, local_run, ph
             pid = int(record["worker"].rsplit(":", 1)[1])
             os.kill(pid, signal.SIGKILL)  # it has its next photo in hand
             killed.append(pid)
+
+    return killed, kill_first_worker
+
+
+def test_ray_matches_local_and_survives_a_killed_worker(ray_local, local_run, photos, tmp_path):
+    """2 actors paint what the local engine painted, pixel for pixel, though one actor is SIGKILLed mid-run."""
+    _, local_out = local_run
+    killed, kill_first_worker = worker_killer()
 
     s = BatchSettings(styles=["starry-night"], options={"size": SIZE}, engine="ray", workers=2, threads=1)
     summary = run_batch([str(photos / "*.jpg")], tmp_path, s, progress=False, on_record=kill_first_worker)
@@ -257,13 +264,7 @@ def test_local_engine_survives_a_killed_worker(local_run, photos, tmp_path):
     """A worker process SIGKILLed mid-run: its pool is rebuilt, the photos in flight are painted again (attempt 2),
     every other photo finishes, pixel for pixel as an undisturbed run paints them."""
     _, local_out = local_run
-    killed = []
-
-    def kill_first_worker(record):
-        if record["status"] == "done" and not killed:
-            pid = int(record["worker"].rsplit(":", 1)[1])
-            os.kill(pid, signal.SIGKILL)  # it has its next photo in hand
-            killed.append(pid)
+    killed, kill_first_worker = worker_killer()
 
     s = BatchSettings(styles=["starry-night"], options={"size": SIZE}, workers=2, threads=1)
     summary = run_batch([str(photos / "*.jpg")], tmp_path, s, progress=False, on_record=kill_first_worker)
