@@ -134,7 +134,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     Progress("revise", levels, levels, picture) at the end. `finish` runs after the graphs, in PyTorch (the
     palette transport at the output size is the lapstyle method's own step)."""
     from ..core.pyramid import levels_for
-    from ..methods.lapstyle import Options, toward_palette
+    from ..methods.lapstyle import Options, finish
 
     opts = options or Options()
     check_supported(styles, style_weights, masks, opts)
@@ -145,7 +145,6 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
                  lambda: style_vector(styles[i], opts.weights_dir, side))
     levels = levels_for(max(content.shape[-2:]), opts.draft_size)
     out = paint(content, vec, levels, opts.weights_dir, opts.palette, opts.strength, callback)
-    if opts.finish > 0 and opts.strength > 0:
-        out = toward_palette(out, opts.finish * opts.strength, styles, weights, None, cache, keys).clamp(0, 1)
+    out = finish(out, opts.finish, opts.strength, styles, weights, None, cache, keys).clamp(0, 1)
     emit(callback, "revise", max(levels, 1), max(levels, 1), out)
     return out

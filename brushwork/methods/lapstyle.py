@@ -160,6 +160,14 @@ def toward_palette(img: torch.Tensor, share, styles, weights, masks, cache: dict
     return img + share * (palette_of(img, styles, weights, masks, cache, keys) - img)
 
 
+def finish(pic: torch.Tensor, share: float, strength, styles, weights, masks, cache: dict | None = None, keys=None):
+    """The finished picture's colours, fine detail included, moved `share` x strength (a number or a map) of the way
+    onto the paintings' palette (the `finish` option); unchanged at share 0 or strength 0."""
+    if share <= 0 or (not isinstance(strength, torch.Tensor) and strength <= 0):
+        return pic
+    return toward_palette(pic.clamp(0, 1), share * at(strength, pic), styles, weights, masks, cache, keys)
+
+
 ENCODER_PADDING = "replicate"  # the encoder's convs repeat the edge pixels: zero padding made the draft paint bands
 # along the borders (a reflected margin around the draft hid them at almost twice the draft's cost). On eval, with
 # no margin: border bands 0.69 against 1.11 with a 3/16 margin, foreign and photo colours down a third, grid energy
@@ -245,10 +253,8 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
         if isinstance(steady, torch.Tensor):  # video: the draft blended with the previous frame's, warped (video/stylize.py)
             out = steady.to(out.dtype)
 
-        def finished(pic):  # the finished picture's colours, fine detail included, onto the paintings' palette
-            skip = opts.finish <= 0 or (not isinstance(strength, torch.Tensor) and strength <= 0)
-            return pic if skip else toward_palette(pic.clamp(0, 1), opts.finish * at(strength, pic), styles, weights,
-                                                   masks, cache, keys)
+        def finished(pic):
+            return finish(pic, opts.finish, strength, styles, weights, masks, cache, keys)
 
         def level(i, band, up):  # levels beyond the trained networks reuse the last one
             res = revise(painter.revs[min(i, len(painter.revs) - 1)], band, up, code.to(dtype), opts, progress)
