@@ -323,15 +323,16 @@ def stylize(content, style, method: str | None = None, progress: bool = False, q
 
 
 def export(out_dir, format: str = "onnx", levels: int = 1, int8: bool | str = False, overwrite: bool = False,
-           weights_dir: str | None = None, strength_input: bool = False) -> dict:
+           weights_dir: str | None = None, strength_input: bool = False, finish: float = 0.0) -> dict:
     """Write the default pipeline as two ONNX graphs into out_dir: style_encoder.onnx (painting -> style vector)
     and painter.onnx (photo + style vector -> picture, dynamic height and width for photos whose long side is
     257-512 px at levels=1; each level more doubles it), with README.md and brushwork.json; int8 (True or
-    "dynamic", or "static": calibrated on the built-in samples) adds painter_int8.onnx; strength_input gives the painter a strength input (else it paints at strength 1). An
-    existing non-empty folder is refused unless overwrite. Returns {file: bytes}."""
+    "dynamic", or "static": calibrated on the built-in samples) adds painter_int8.onnx; strength_input gives the painter a strength input (else it paints at strength 1); finish
+    (0..1) bakes lapstyle's `finish` step into the painter. An existing non-empty folder is refused unless
+    overwrite. Returns {file: bytes}."""
     if format != "onnx":
         raise BrushworkError(f"unknown export format {format!r}; the one format is onnx")
     from .exports.onnx import export as export_onnx
 
     return export_onnx(out_dir, levels=levels, int8=int8, overwrite=overwrite, weights_dir=weights_dir,
-                       strength_input=strength_input)
+                       strength_input=strength_input, finish=finish)

@@ -232,6 +232,25 @@ def test_backend_onnxruntime_finishes_as_torch_does():
 
 
 @pytest.mark.slow
+def test_export_with_finish_bakes_the_step_into_the_painter(tmp_path):
+    """export(finish=0.5): the painter graph paints the PyTorch picture with finish=0.5 within 1/255, a picture
+    visibly moved from the unfinished one, and says so in brushwork.json."""
+    folder = tmp_path / "model"
+    brushwork.export(folder, levels=1, finish=0.5)
+    assert json.loads((folder / "brushwork.json").read_text())["finish"] == 0.5
+    style_file = EVAL_STYLE / "jcjohnson__neural-style__examples_inputs__shipwreck.jpg"
+    st = brushwork.Stylizer("lapstyle", progress=False)
+    style = session(folder / "style_encoder.onnx").run(None, {"painting": st._style(style_file, False)[0].numpy()})[0]
+    content = photo((320, 480))
+    picture = session(folder / "painter.onnx").run(None, {"photo": content.numpy(), "style": style})[0]
+    array = content[0].permute(1, 2, 0).numpy()
+    reference = st.stylize_tensor(array, style_file, size=480, precision="fp32", finish=0.5).numpy()
+    plain = st.stylize_tensor(array, style_file, size=480, precision="fp32").numpy()
+    assert np.abs(picture - reference).mean() < 1 / 255
+    assert np.abs(reference - plain).mean() > 4 / 255  # the step did something worth matching (4.8 levels)
+
+
+@pytest.mark.slow
 def test_export_with_a_strength_input(tmp_path):
     """--strength-input: the painter takes a strength; 0 gives back the photo, 1 the strength-1 painter's picture."""
     folder = tmp_path / "model"

@@ -23,6 +23,9 @@ def export(
                                        "(input ranges calibrated on the built-in samples)."),
     strength_input: bool = typer.Option(False, "--strength-input",
                                         help="Give the painter a strength input (0..1); without it, strength 1."),
+    finish: float = typer.Option(0.0, metavar="0..1",
+                                 help="Bake lapstyle's finish step into the painter: how far the finished "
+                                      "picture's colours move onto the painting's palette (0: none)."),
     overwrite: bool = typer.Option(False, help="Replace the files of an existing, non-empty folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing."),
 ):
@@ -32,7 +35,7 @@ def export(
     if int8_mode not in ("dynamic", "static"):
         raise BrushworkError(f"--int8-mode must be dynamic or static, got {int8_mode!r}")
     sizes = api.export(output, format=format, levels=levels, int8=int8 and int8_mode, overwrite=overwrite,
-                       strength_input=strength_input)
+                       strength_input=strength_input, finish=finish)
     if not quiet:
         for name, size in sizes.items():
             typer.echo(f"wrote {output / name} ({size / 2**20:.1f} MiB)" if size > 2**20 else

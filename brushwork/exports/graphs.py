@@ -234,12 +234,12 @@ class Painter(nn.Module):
     (draft_size * 2**(levels-1), draft_size * 2**levels] (levels 1, draft 256: 257 to 512 px)."""
 
     def __init__(self, encoder: nn.Module, draft: nn.Module, revisions: list, levels: int,
-                 palette: float = 0.65):
+                 palette: float = 0.65, finish: float = 0.0):
         super().__init__()
         self.enc = copy.deepcopy(encoder).float().eval()
         self.draft = traceable(draft)
         self.revs = nn.ModuleList(traceable(r) for r in revisions)
-        self.levels, self.palette = levels, palette
+        self.levels, self.palette, self.finish = levels, palette, finish
         self.register_buffer("rots", rotations())
 
     def forward(self, photo: torch.Tensor, style: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
@@ -272,14 +272,18 @@ class Painter(nn.Module):
 
     def revise(self, photo: torch.Tensor, draft: torch.Tensor, style: torch.Tensor,
                strength: torch.Tensor | None = None) -> torch.Tensor:
-        """The revision levels on a draft: the picture at the photo's size, in [0, 1]."""
-        code = unpack_style(style)["code"]
+        """The revision levels on a draft, then the finish step: the picture at the photo's size, in [0, 1]."""
+        s = unpack_style(style)
         out = draft
         for i, band in enumerate(reversed(split(photo, self.levels)[:-1])):
             u = up(out, band)
-            res = self.revs[min(i, len(self.revs) - 1)](band, u, code)
+            res = self.revs[min(i, len(self.revs) - 1)](band, u, s["code"])
             out = u + res if strength is None else u + strength * res + (1 - strength) * band
-        return out.clamp(0, 1)
+        out = out.clamp(0, 1)
+        if self.finish > 0:  # methods.lapstyle.finish: the finished picture's colours onto the palette too
+            share = self.finish if strength is None else self.finish * strength
+            out = (out + share * (transfer_palette(out, self.rots, s["palette"][0]) - out)).clamp(0, 1)
+        return out
 
 
 class Drafter(nn.Module):

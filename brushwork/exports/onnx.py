@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import BrushworkError
+from ..methods.common import check_share
 from . import graphs
 
 OPSET = 18
@@ -77,14 +78,15 @@ def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str],
                           output_names=outputs, dynamic_axes=dynamic, do_constant_folding=True)
 
 
-def modules(levels: int, weights_dir: str | None = None, palette: float = 0.65, style_size: int = 512):
+def modules(levels: int, weights_dir: str | None = None, palette: float = 0.65, style_size: int = 512,
+            finish: float = 0.0):
     """(StyleEncoder, Painter) of the shipped (or weights_dir's) networks in fp32."""
     from ..core.encoder import shared_encoder
     from ..methods.lapstyle import ENCODER_PADDING, load_nets
 
     enc = shared_encoder("max", ENCODER_PADDING, torch.float32)
     draft, revs = load_nets(weights_dir, torch.float32)
-    return graphs.StyleEncoder(enc, style_size), graphs.Painter(enc, draft, revs, levels, palette)
+    return graphs.StyleEncoder(enc, style_size), graphs.Painter(enc, draft, revs, levels, palette, finish)
 
 
 def export_style_encoder(path: Path, encoder: torch.nn.Module) -> None:
@@ -186,22 +188,24 @@ def quantize(src: Path, dst: Path, mode: str = "dynamic", feeds: list[dict] | No
 
 
 def export(out_dir: str | Path, levels: int = 1, int8: bool | str = False, overwrite: bool = False,
-           weights_dir: str | None = None, palette: float = 0.65, strength_input: bool = False) -> dict:
+           weights_dir: str | None = None, palette: float = 0.65, strength_input: bool = False,
+           finish: float = 0.0) -> dict:
     """Write style_encoder.onnx, painter.onnx (and painter_int8.onnx with int8: True or "dynamic", or
-    "static"), brushwork.json and README.md into out_dir; returns {file name: size in bytes}."""
+    "static"), brushwork.json and README.md into out_dir; returns {file name: size in bytes}. finish: lapstyle's
+    option of that name, baked into the painter."""
     int8 = "dynamic" if int8 is True else (int8 or False)
     if int8 and int8 not in INT8_MODES:
         raise BrushworkError(f"unknown int8 mode {int8!r}; choose dynamic or static")
     if not 0 <= levels <= 5:
         raise BrushworkError(f"levels must be between 0 and 5, got {levels}")
-    if not 0.0 <= palette <= 1.0:
-        raise BrushworkError(f"palette must be between 0 and 1, got {palette}")
+    check_share("palette", palette)
+    check_share("finish", finish)
     out = check_folder(out_dir, overwrite)
     need("onnx")
     if int8:
         need("onnxruntime")
     out.mkdir(exist_ok=True)
-    encoder, painter = modules(levels, weights_dir, palette)
+    encoder, painter = modules(levels, weights_dir, palette, finish=finish)
     export_style_encoder(out / "style_encoder.onnx", encoder)
     export_painter(out / "painter.onnx", painter, strength_input)
     if int8:
@@ -209,13 +213,13 @@ def export(out_dir: str | Path, levels: int = 1, int8: bool | str = False, overw
         quantize(out / "painter.onnx", out / "painter_int8.onnx", int8, feeds)
     elif (out / "painter_int8.onnx").exists():  # an older int8 painter would not match the new fp32 one
         (out / "painter_int8.onnx").unlink()
-    meta = metadata(levels, palette, int8, strength_input)
+    meta = metadata(levels, palette, int8, strength_input, finish)
     _replace_into(out / "brushwork.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
     _replace_into(out / "README.md", lambda p: p.write_text(readme(meta)))
     return {f: (out / f).stat().st_size for f in FILES if (out / f).exists()}
 
 
-def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool = False) -> dict:
+def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool = False, finish: float = 0.0) -> dict:
     """What an app needs to know about the exported graphs (written as brushwork.json)."""
     from .. import __version__
 
@@ -228,7 +232,7 @@ def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool
         layout.append({"name": name, "offset": at, "length": n, "shape": list(shape)})
         at += n
     return {"brushwork": __version__, "opset": OPSET, "levels": levels, "long_side": [lo, hi],
-            "draft_size": DRAFT_SIZE, "palette": palette, "strength_input": strength_input, "style_dim": graphs.STYLE_DIM,
+            "draft_size": DRAFT_SIZE, "palette": palette, "finish": finish, "strength_input": strength_input, "style_dim": graphs.STYLE_DIM,
             "style_layout": layout, "int8": int8}
 
 
@@ -245,6 +249,8 @@ def readme(meta: dict) -> str:
             f"8 bits (onnxruntime {meta['int8']} quantization; the drafting network stays fp32); it takes and "
             "returns the same tensors.\n" if meta["int8"] else "")
     feed = ', "strength": np.array([0.8], np.float32)' if meta["strength_input"] else ""
+    finish = (f"then the finished picture's colours moved {meta['finish']} of the way onto the painting's palette"
+              if meta.get("finish") else "no finish step")
     return f"""# brushwork LapStyle, exported to ONNX
 
 Two graphs (ONNX opset {meta['opset']}, fp32, made by brushwork {meta['brushwork']}):
@@ -263,7 +269,7 @@ size and values in [0, 1].
   writes one; `numpy.load(path)["style"]`).
 - **painter**: the default pipeline (drafting network at about {meta['draft_size']} px, its encoder padding
   by repeating edge pixels, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
-  Laplacian pyramid), {at_strength}. Height and width are dynamic, but the number of pyramid
+  Laplacian pyramid, {finish}), {at_strength}. Height and width are dynamic, but the number of pyramid
   levels is fixed at export: the picture is the one `brushwork stylize --size PX` paints for photos whose long
   side is **{lo} to {hi} px**. Resize the photo into that range first (or export again with
   `brushwork export --levels N`: each level doubles the range). Aspect ratios up to about 16:1.
