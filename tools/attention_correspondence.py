@@ -1,4 +1,4 @@
-"""Train the attention's query/key projections for correspondence (an experiment; nothing ships from it as is).
+"""Train the attention's query/key projections for correspondence (the first step of the shipped attention weights).
 
 Each training photo's positions should attend to the same places of its own lapstyle painting, so the attention
 learns to see past palette and brush texture; the shipped projections match texture instead (edges go to the
@@ -11,7 +11,8 @@ with them frozen before judging pictures:
     brushwork train attention ... --init-from runs/corr/attention_draft.safetensors --freeze-attention ...
 
 2026-12-04 (eval): held-out cross-entropy 8.92 -> 6.42 at relu3_1 and 9.77 -> 4.85 at relu4_1; colour-attention
-maps became coherent, pictures without decoder training barely changed (the attention card).
+maps became coherent, pictures without decoder training barely changed. With the draft then fine-tuned 4,199 steps
+under them (the command above), they won blind on eval 15 to 5 and shipped (the attention card).
 """
 from __future__ import annotations
 
