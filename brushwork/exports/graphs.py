@@ -264,8 +264,7 @@ class Painter(nn.Module):
                 t[k] = cf[k] + strength * (t[k] - cf[k])
         out = self.draft(t)[..., :h, :w]
         if self.palette > 0:
-            share = self.palette if strength is None else self.palette * strength
-            out = out + share * (transfer_palette(out, self.rots, s["palette"][0]) - out)
+            out = self.toward_palette(out, self.palette, s, strength)
         if strength is not None:  # what the draft loses of the photo, given back in proportion
             out = out + (1 - strength) * (small - self.draft(cf)[..., :h, :w])
         return out
@@ -281,9 +280,13 @@ class Painter(nn.Module):
             out = u + res if strength is None else u + strength * res + (1 - strength) * band
         out = out.clamp(0, 1)
         if self.finish > 0:  # methods.lapstyle.finish: the finished picture's colours onto the palette too
-            share = self.finish if strength is None else self.finish * strength
-            out = (out + share * (transfer_palette(out, self.rots, s["palette"][0]) - out)).clamp(0, 1)
+            out = self.toward_palette(out, self.finish, s, strength).clamp(0, 1)
         return out
+
+    def toward_palette(self, img: torch.Tensor, share: float, style: dict, strength: torch.Tensor | None):
+        """methods.lapstyle.toward_palette: img moved share (x strength) of the way onto the painting's colours."""
+        share = share if strength is None else share * strength
+        return img + share * (transfer_palette(img, self.rots, style["palette"][0]) - img)
 
 
 class Drafter(nn.Module):
