@@ -50,6 +50,31 @@ def test_resume_continues_where_it_stopped(tmp_path):
     assert log == list(range(1, 16))  # no iteration repeated or lost
 
 
+@pytest.mark.slow
+def test_moving_average_is_exported_and_resumed(tmp_path):
+    """With `ema` the run keeps a moving average of the weights: the export and `export_checkpoint` are the average
+    (not the last step's weights), it is saved in the checkpoint, and a resumed run goes on averaging from it
+    rather than starting a new average."""
+    from dataclasses import replace
+
+    from brushwork.training.run import export_checkpoint
+
+    cfg = replace(small_cfg(tmp_path, 4), ema=0.5)
+    path = train(cfg)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert int(state["ema"]["n_averaged"]) == 4
+    average = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    exported = load_file(str(path))
+    assert exported.keys() == state["model"].keys() == average.keys()
+    moved = [k for k in exported if not torch.equal(state["model"][k], average[k])]
+    assert moved  # the average trails the last step's weights, and the export is the average
+    for k in exported:
+        assert torch.equal(exported[k], average[k].half()), k
+    assert load_file(str(export_checkpoint(tmp_path, tmp_path / "ckpt.safetensors")))[moved[0]].equal(exported[moved[0]])
+    train(replace(cfg, iters=6))
+    assert int(torch.load(tmp_path / "checkpoint.pt", weights_only=False)["ema"]["n_averaged"]) == 6
+
+
 def _train_args(run_dir, iters):
     return [sys.executable, "-m", "brushwork.cli", "train", "adain", "--content", str(EVAL_CONTENT),
             "--style", str(EVAL_STYLE), "--run-dir", str(run_dir), "--iters", str(iters), "--batch", "1",

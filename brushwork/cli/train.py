@@ -53,6 +53,8 @@ def train(
     fade_from: Optional[Path] = typer.Option(None, help="[adain] Start from this LapStyle draft and fade its skips "
                                                           "out (the CPU-budget curriculum, see training/adain.py)."),
     fade_iters: Optional[int] = typer.Option(None, help="[adain] Steps over which the draft's skips fade to zero."),
+    ema: float = typer.Option(0.0, help="Keep a moving average of the weights with this decay (e.g. 0.999) and "
+                                        "export it instead of the last step's (0 = off)."),
     save_every: int = typer.Option(100), sample_every: int = typer.Option(250),
     threads: int = typer.Option(0, help="CPU threads (0 = all); use 1 for a background run."),
     device: str = typer.Option("auto"),
@@ -83,6 +85,8 @@ def train(
         raise BrushworkError(f"--replay must be at least 0 and below 1, got {replay}")
     if encoder_padding not in (None, "zeros", "replicate"):
         raise BrushworkError(f"--encoder-padding must be zeros or replicate, got {encoder_padding!r}")
+    if not 0 <= ema < 1:
+        raise BrushworkError(f"--ema must be at least 0 and below 1, got {ema}")
     if levels is not None and levels < 1:
         raise BrushworkError(f"--levels must be at least 1, got {levels}")
     if model == "lapstyle-revision" and "draft" not in options:
@@ -92,7 +96,7 @@ def train(
     cfg = TrainConfig(model=model, content_dir=str(content_dir), style_dir=str(style_dir), run_dir=str(run_dir),
                       iters=iters, batch=batch, crop=crop, load_size=load_size, lr=lr, lr_decay=lr_decay,
                       save_every=save_every, sample_every=sample_every, log_every=log_every, threads=threads, device=device,
-                      options=options)
+                      options=options, ema=ema)
     evald = (str(eval_content), str(eval_style)) if eval_content and eval_style else None
     path = run_train(cfg, init_from=str(init_from) if init_from else None, eval_dir=evald, override=override)
     if export:

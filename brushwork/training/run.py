@@ -116,15 +116,19 @@ def train(cfg: TrainConfig, init_from: str | None = None, eval_dir: tuple[str, s
 
 
 def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
-    """fp16 safetensors of a run's latest checkpoint (while it keeps training), with its numbers as metadata."""
+    """fp16 safetensors of a run's latest checkpoint (while it keeps training; the weights' moving average if the run
+    keeps one), with its numbers as metadata."""
     state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
     model = state["model"]
+    if state.get("ema"):  # AveragedModel's state: the averaged module under "module.", and its step count
+        model = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     if state["config"]["model"] == "adain" and any(k.startswith("decoder.") for k in model):
         # a fade run checkpoints the whole draft; the AdaIN model is its decoder (AdaINTask.export_state)
         model = {k.removeprefix("decoder."): v for k, v in model.items() if k.startswith("decoder.")}
     tensors = {k: v.to(torch.float16).contiguous() for k, v in model.items()}
-    return save_replacing(tensors, out, weights_metadata(state["config"]["model"], state["iter"], state["elapsed"],
-                                                         state["config"].get("options", {})))
+    cfg = state["config"]
+    return save_replacing(tensors, out, weights_metadata(cfg["model"], state["iter"], state["elapsed"],
+                                                         cfg.get("options", {}), ema=cfg.get("ema", 0.0)))
 
 
 
