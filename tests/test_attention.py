@@ -95,8 +95,8 @@ def test_attention_method_paints_regions_from_their_counterparts():
 
 def test_attention_takes_the_whole_palette_by_default():
     """attention's default palette share (1.0, against lapstyle's 0.65) brings its colours closer to the painting's:
-    colour distance 0.82x and 0.87x of palette 0.65's on the first two eval pairs (the weights at step 4,256); bound
-    0.9x on each."""
+    colour distance 0.70x and 0.79x of palette 0.65's on the first two eval pairs (the weights at step 4,199); bound
+    0.85x on each."""
     from brushwork.core.images import list_images
     from brushwork.evaluation.metrics import color_distance
 
@@ -105,7 +105,7 @@ def test_attention_takes_the_whole_palette_by_default():
         photo, painting = load_image(photo_file, size=256), load_image(painting_file)
         whole = color_distance(st.stylize_tensor(photo, painting, size=256), painting)
         lapstyles = color_distance(st.stylize_tensor(photo, painting, size=256, palette=0.65), painting)
-        assert whole < 0.9 * lapstyles, (photo_file.name, whole, lapstyles)
+        assert whole < 0.85 * lapstyles, (photo_file.name, whole, lapstyles)
 
 
 @pytest.mark.slow
