@@ -308,8 +308,9 @@ def stylize(content, style, method: str | None = None, progress: bool = False, q
 
     Options of one method: see `brushwork.methods.lapstyle.Options` (draft_size=256, style_size=512, brush,
     tile, tile_above, palette, subject: how much the main object is spared, 0..1, finish: how far the finished
-    picture's colours move onto the painting's palette, 0..1),
-    `brushwork.methods.attention.Options` (lapstyle's, plus max_keys), `brushwork.methods.optimize.Options` (loss_net, style_loss, optimizer, iterations,
+    picture's colours move onto the painting's palette, 0..1, clean_edges: how far the draft's finest detail along the
+    photo's strong edges gives way to the photo's, 0..1, against halos), `brushwork.methods.attention.Options`
+    (lapstyle's, plus max_keys), `brushwork.methods.optimize.Options` (loss_net, style_loss, optimizer, iterations,
     init, content_layer, tv_weight, content_weight, style_weight, ...) and `brushwork.methods.adain.Options`
     (style_size, tile, tile_above). An option the method does not have is an error naming the ones it has.
     Bad input raises `brushwork.BrushworkError` with a one-line message.
@@ -323,16 +324,17 @@ def stylize(content, style, method: str | None = None, progress: bool = False, q
 
 
 def export(out_dir, format: str = "onnx", levels: int = 1, int8: bool | str = False, overwrite: bool = False,
-           weights_dir: str | None = None, strength_input: bool = False, finish: float = 0.0) -> dict:
+           weights_dir: str | None = None, strength_input: bool = False, finish: float = 0.0,
+           clean_edges: float = 1.0) -> dict:
     """Write the default pipeline as two ONNX graphs into out_dir: style_encoder.onnx (painting -> style vector)
     and painter.onnx (photo + style vector -> picture, dynamic height and width for photos whose long side is
     257-512 px at levels=1; each level more doubles it), with README.md and brushwork.json; int8 (True or
     "dynamic", or "static": calibrated on the built-in samples) adds painter_int8.onnx; strength_input gives the painter a strength input (else it paints at strength 1); finish
-    (0..1) bakes lapstyle's `finish` step into the painter. An existing non-empty folder is refused unless
+    (0..1) bakes lapstyle's `finish` step into the painter, clean_edges (0..1) its `clean_edges` step. An existing non-empty folder is refused unless
     overwrite. Returns {file: bytes}."""
     if format != "onnx":
         raise BrushworkError(f"unknown export format {format!r}; the one format is onnx")
     from .exports.onnx import export as export_onnx
 
     return export_onnx(out_dir, levels=levels, int8=int8, overwrite=overwrite, weights_dir=weights_dir,
-                       strength_input=strength_input, finish=finish)
+                       strength_input=strength_input, finish=finish, clean_edges=clean_edges)

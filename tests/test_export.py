@@ -161,7 +161,7 @@ def test_stylize_backend_onnxruntime_matches_torch_and_caches_the_graphs(cli, tm
     p = cli("stylize", PHOTO, "--style", style, "--size", "448", "--backend", "onnxruntime", "-q", "-o", out)
     assert p.returncode == 0, p.stderr
     graphs = sorted((home / "onnx").glob("*/*.onnx"))
-    assert [g.name for g in graphs] == ["painter_L1_p0.65.onnx", "style_encoder_512.onnx"]
+    assert [g.name for g in graphs] == ["painter_L1_p0.65_e1.onnx", "style_encoder_512.onnx"]
     stamps = [g.stat().st_mtime_ns for g in graphs]
     ort_picture = np.asarray(load_image(out))
     reference = brushwork.Stylizer("lapstyle", progress=False).stylize_tensor(PHOTO, style, size=448,

@@ -26,6 +26,10 @@ def export(
     finish: float = typer.Option(0.0, metavar="0..1",
                                  help="Bake lapstyle's finish step into the painter: how far the finished "
                                       "picture's colours move onto the painting's palette (0: none)."),
+    clean_edges: float = typer.Option(1.0, metavar="0..1",
+                                      help="lapstyle's clean_edges step, baked into the painter: how far the "
+                                           "draft's finest detail along the photo's strong edges gives way to the "
+                                           "photo's (0: none)."),
     overwrite: bool = typer.Option(False, help="Replace the files of an existing, non-empty folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing."),
 ):
@@ -35,7 +39,7 @@ def export(
     if int8_mode not in ("dynamic", "static"):
         raise BrushworkError(f"--int8-mode must be dynamic or static, got {int8_mode!r}")
     sizes = api.export(output, format=format, levels=levels, int8=int8 and int8_mode, overwrite=overwrite,
-                       strength_input=strength_input, finish=finish)
+                       strength_input=strength_input, finish=finish, clean_edges=clean_edges)
     if not quiet:
         for name, size in sizes.items():
             typer.echo(f"wrote {output / name} ({size / 2**20:.1f} MiB)" if size > 2**20 else

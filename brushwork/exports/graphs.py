@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.color import palette_plan
+from ..core.edges import clean_edges
 from ..core.stats import mean_std
 from ..methods.lapstyle import PALETTE_STEPS, STYLE_TAPS
 from ..nets.blocks import UpConv
@@ -234,12 +235,12 @@ class Painter(nn.Module):
     (draft_size * 2**(levels-1), draft_size * 2**levels] (levels 1, draft 256: 257 to 512 px)."""
 
     def __init__(self, encoder: nn.Module, draft: nn.Module, revisions: list, levels: int,
-                 palette: float = 0.65, finish: float = 0.0):
+                 palette: float = 0.65, finish: float = 0.0, clean_edges: float = 1.0):
         super().__init__()
         self.enc = copy.deepcopy(encoder).float().eval()
         self.draft = traceable(draft)
         self.revs = nn.ModuleList(traceable(r) for r in revisions)
-        self.levels, self.palette, self.finish = levels, palette, finish
+        self.levels, self.palette, self.finish, self.clean_edges = levels, palette, finish, clean_edges
         self.register_buffer("rots", rotations())
 
     def forward(self, photo: torch.Tensor, style: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
@@ -263,6 +264,8 @@ class Painter(nn.Module):
             if strength is not None:
                 t[k] = cf[k] + strength * (t[k] - cf[k])
         out = self.draft(t)[..., :h, :w]
+        if self.clean_edges > 0:  # core/edges.py traces as it is
+            out = clean_edges(out, small, self.clean_edges if strength is None else self.clean_edges * strength)
         if self.palette > 0:
             out = self.toward_palette(out, self.palette, s, strength)
         if strength is not None:  # what the draft loses of the photo, given back in proportion

@@ -79,14 +79,14 @@ def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str],
 
 
 def modules(levels: int, weights_dir: str | None = None, palette: float = 0.65, style_size: int = 512,
-            finish: float = 0.0):
+            finish: float = 0.0, clean_edges: float = 1.0):
     """(StyleEncoder, Painter) of the shipped (or weights_dir's) networks in fp32."""
     from ..core.encoder import shared_encoder
     from ..methods.lapstyle import ENCODER_PADDING, load_nets
 
     enc = shared_encoder("max", ENCODER_PADDING, torch.float32)
     draft, revs = load_nets(weights_dir, torch.float32)
-    return graphs.StyleEncoder(enc, style_size), graphs.Painter(enc, draft, revs, levels, palette, finish)
+    return graphs.StyleEncoder(enc, style_size), graphs.Painter(enc, draft, revs, levels, palette, finish, clean_edges)
 
 
 def export_style_encoder(path: Path, encoder: torch.nn.Module) -> None:
@@ -189,10 +189,10 @@ def quantize(src: Path, dst: Path, mode: str = "dynamic", feeds: list[dict] | No
 
 def export(out_dir: str | Path, levels: int = 1, int8: bool | str = False, overwrite: bool = False,
            weights_dir: str | None = None, palette: float = 0.65, strength_input: bool = False,
-           finish: float = 0.0) -> dict:
+           finish: float = 0.0, clean_edges: float = 1.0) -> dict:
     """Write style_encoder.onnx, painter.onnx (and painter_int8.onnx with int8: True or "dynamic", or
     "static"), brushwork.json and README.md into out_dir; returns {file name: size in bytes}. finish: lapstyle's
-    option of that name, baked into the painter."""
+    option of that name, baked into the painter, as is clean_edges (lapstyle's, 1.0 by default)."""
     int8 = "dynamic" if int8 is True else (int8 or False)
     if int8 and int8 not in INT8_MODES:
         raise BrushworkError(f"unknown int8 mode {int8!r}; choose dynamic or static")
@@ -200,12 +200,13 @@ def export(out_dir: str | Path, levels: int = 1, int8: bool | str = False, overw
         raise BrushworkError(f"levels must be between 0 and 5, got {levels}")
     check_share("palette", palette)
     check_share("finish", finish)
+    check_share("clean_edges", clean_edges)
     out = check_folder(out_dir, overwrite)
     need("onnx")
     if int8:
         need("onnxruntime")
     out.mkdir(exist_ok=True)
-    encoder, painter = modules(levels, weights_dir, palette, finish=finish)
+    encoder, painter = modules(levels, weights_dir, palette, finish=finish, clean_edges=clean_edges)
     export_style_encoder(out / "style_encoder.onnx", encoder)
     export_painter(out / "painter.onnx", painter, strength_input)
     if int8:
@@ -213,13 +214,14 @@ def export(out_dir: str | Path, levels: int = 1, int8: bool | str = False, overw
         quantize(out / "painter.onnx", out / "painter_int8.onnx", int8, feeds)
     elif (out / "painter_int8.onnx").exists():  # an older int8 painter would not match the new fp32 one
         (out / "painter_int8.onnx").unlink()
-    meta = metadata(levels, palette, int8, strength_input, finish)
+    meta = metadata(levels, palette, int8, strength_input, finish, clean_edges)
     _replace_into(out / "brushwork.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
     _replace_into(out / "README.md", lambda p: p.write_text(readme(meta)))
     return {f: (out / f).stat().st_size for f in FILES if (out / f).exists()}
 
 
-def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool = False, finish: float = 0.0) -> dict:
+def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool = False, finish: float = 0.0,
+             clean_edges: float = 1.0) -> dict:
     """What an app needs to know about the exported graphs (written as brushwork.json)."""
     from .. import __version__
 
@@ -232,7 +234,8 @@ def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool
         layout.append({"name": name, "offset": at, "length": n, "shape": list(shape)})
         at += n
     return {"brushwork": __version__, "opset": OPSET, "levels": levels, "long_side": [lo, hi],
-            "draft_size": DRAFT_SIZE, "palette": palette, "finish": finish, "strength_input": strength_input, "style_dim": graphs.STYLE_DIM,
+            "draft_size": DRAFT_SIZE, "palette": palette, "finish": finish, "clean_edges": clean_edges,
+            "strength_input": strength_input, "style_dim": graphs.STYLE_DIM,
             "style_layout": layout, "int8": int8}
 
 
@@ -268,7 +271,8 @@ size and values in [0, 1].
   fixed styles can ship only `painter.onnx` and the vectors (`brushwork export-style PAINTING -o style.npz`
   writes one; `numpy.load(path)["style"]`).
 - **painter**: the default pipeline (drafting network at about {meta['draft_size']} px, its encoder padding
-  by repeating edge pixels, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
+  by repeating edge pixels, its finest detail along the photo's strong edges moved {meta.get('clean_edges', 0)}
+  of the way to the photo's, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
   Laplacian pyramid, {finish}), {at_strength}. Height and width are dynamic, but the number of pyramid
   levels is fixed at export: the picture is the one `brushwork stylize --size PX` paints for photos whose long
   side is **{lo} to {hi} px**. Resize the photo into that range first (or export again with

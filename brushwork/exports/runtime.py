@@ -21,7 +21,7 @@ from . import onnx as exporter
 
 PACKAGE = Path(__file__).resolve().parent.parent
 SOURCES = ("exports/graphs.py", "exports/onnx.py", "methods/lapstyle.py", "nets/lapstyle.py", "nets/adain.py",
-           "core/encoder.py", "core/stats.py", "core/color.py")  # the code that decides what the exported graphs compute
+           "core/encoder.py", "core/stats.py", "core/color.py", "core/edges.py")  # the code that decides what the exported graphs compute
 _lock = threading.Lock()
 
 
@@ -56,10 +56,11 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def _graph_names(kind: str, levels: int, palette: float, style_size: int, strength: bool) -> list[str]:
+def _graph_names(kind: str, levels: int, palette: float, style_size: int, strength: bool,
+                 clean_edges: float = 1.0) -> list[str]:
     if kind == "encoder":
         return [f"style_encoder_{style_size}.onnx"]
-    tail = f"L{levels}_p{palette:g}{'_strength' if strength else ''}.onnx"
+    tail = f"L{levels}_p{palette:g}_e{clean_edges:g}{'_strength' if strength else ''}.onnx"
     if kind in ("drafter", "reviser"):
         return [f"drafter_{tail}", f"reviser_{tail}"]
     return [f"painter_{tail}"]
@@ -67,17 +68,17 @@ def _graph_names(kind: str, levels: int, palette: float, style_size: int, streng
 
 @lru_cache(maxsize=16)
 def session(kind: str, weights_dir: str | None, levels: int = 1, palette: float = 0.65, style_size: int = 512,
-            strength: bool = False):
+            strength: bool = False, clean_edges: float = 1.0):
     """An onnxruntime session of the style encoder ("encoder"), a painter ("painter") or its halves ("drafter",
     "reviser"), with a strength input or without (strength 1), exported into the cache folder on first use."""
     exporter.need("onnxruntime")
     exporter.need("onnx")
     folder = cache_folder(weights_dir)
-    names = _graph_names(kind, levels, palette, style_size, strength)
+    names = _graph_names(kind, levels, palette, style_size, strength, clean_edges)
     with _lock:
         if not all((folder / n).is_file() for n in names):
             folder.mkdir(parents=True, exist_ok=True)
-            encoder, painter = exporter.modules(levels, weights_dir, palette, style_size)
+            encoder, painter = exporter.modules(levels, weights_dir, palette, style_size, clean_edges=clean_edges)
             if kind == "encoder":
                 exporter.export_style_encoder(folder / names[0], encoder)
             elif kind == "painter":
@@ -94,7 +95,7 @@ def style_vector(style: torch.Tensor, weights_dir: str | None = None, style_size
 
 
 def paint(content: torch.Tensor, style: np.ndarray, levels: int, weights_dir: str | None = None,
-          palette: float = 0.65, strength: float = 1.0, callback=None) -> torch.Tensor:
+          palette: float = 0.65, strength: float = 1.0, callback=None, clean_edges: float = 1.0) -> torch.Tensor:
     """The painter graph on a (1, 3, H, W) photo: (1, 3, H, W) in [0, 1] (below strength 1, the graph with a
     strength input). With a callback, the drafter and reviser graphs run in turn and callback gets
     Progress("draft", ...) between them; a tensor it returns replaces the draft (as methods.lapstyle.stylize
@@ -105,7 +106,7 @@ def paint(content: torch.Tensor, style: np.ndarray, levels: int, weights_dir: st
     partial = strength != 1.0
     if partial:
         feed["strength"] = np.array([strength], np.float32)
-    key = (weights_dir, levels, float(palette), 512, partial)
+    key = (weights_dir, levels, float(palette), 512, partial, float(clean_edges))
     if callback is None:
         return torch.from_numpy(session("painter", *key).run(None, feed)[0])
     draft = session("drafter", *key).run(None, feed)[0]
@@ -144,7 +145,7 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     vec = cached(cache, ("onnx-style", keys[i], side, opts.weights_dir),
                  lambda: style_vector(styles[i], opts.weights_dir, side))
     levels = levels_for(max(content.shape[-2:]), opts.draft_size)
-    out = paint(content, vec, levels, opts.weights_dir, opts.palette, opts.strength, callback)
+    out = paint(content, vec, levels, opts.weights_dir, opts.palette, opts.strength, callback, opts.clean_edges)
     out = finish(out, opts.finish, opts.strength, styles, weights, None, cache, keys).clamp(0, 1)
     emit(callback, "revise", max(levels, 1), max(levels, 1), out)
     return out
