@@ -167,8 +167,10 @@ def lite_losses(out, photo, style):
 def test_default_refines_the_lapstyle_painting(st, eval_content, eval_style):
     """The default start is lapstyle's picture; the optimizer then brings the painting's texture statistics
     closer (Lite1 style loss at least 30% lower), trading some of the photo for them: Lite1 content loss at most
-    1.6x the start's here, and its content weight keeps at least 8% more of the photo than the old 0.5 did (on the
-    eval pairs at 512 px: 0.78x the reference's content loss at 20, 0.54x at 80, against 1.12x at 0.5)."""
+    2.2x the start's here (2.0x measured: lapstyle's `clean_edges` start keeps more of the photo, 0.42 against the
+    result's 0.84; 1.6x bound with the start before it), and its content weight keeps at least 8% more of the photo
+    than the old 0.5 did (on the eval pairs at 512 px: 0.78x the reference's content loss at 20, 0.54x at 80, against
+    1.12x at 0.5)."""
     photo = load_image(eval_content[6], size=256)
     style = load_image(find(eval_style, "starry"))
     start = Stylizer("lapstyle", progress=False).stylize_tensor(photo, style, size=256)
@@ -177,5 +179,5 @@ def test_default_refines_the_lapstyle_painting(st, eval_content, eval_style):
     s0, c0 = lite_losses(start, photo, style)
     s1, c1 = lite_losses(out, photo, style)
     assert s1 <= 0.7 * s0, (s0, s1)
-    assert c0 < c1 <= 1.6 * c0, (c0, c1)
+    assert c0 < c1 <= 2.2 * c0, (c0, c1)
     assert c1 <= 0.92 * lite_losses(old, photo, style)[1], c1
