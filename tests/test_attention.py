@@ -93,19 +93,29 @@ def test_attention_method_paints_regions_from_their_counterparts():
     assert (left - right).norm() > (lap_left - lap_right).norm()
 
 
-def test_attention_takes_the_whole_palette_by_default():
-    """attention's default palette share (1.0, against lapstyle's 0.65) brings its colours closer to the painting's:
-    colour distance 0.70x and 0.79x of palette 0.65's on the first two eval pairs (the weights at step 4,199); bound
-    0.85x on each."""
-    from brushwork.core.images import list_images
-    from brushwork.evaluation.metrics import color_distance
+def test_default_palette_paints_faces_in_evener_colours():
+    """attention's default palette share (lapstyle's 0.65) paints a face in evener colours than the whole palette
+    (1.0, its default before 2026-12-05, which raters saw as yellow-green and olive tints on faces): the spread of
+    a*b* inside the astronaut's face box is 0.85x, 0.83x and 0.83x of 1.0's with these three paintings at 512 px
+    (the shipped EMA weights); bound 0.9x on each."""
+    import numpy as np
+    from skimage.color import rgb2lab
+
+    from brushwork.core.images import list_images, to_array
+    from brushwork.evaluation.artifacts import faces
+
+    photo = load_image(find(list_images(EVAL_CONTENT), "astronaut"), size=512)
+    x, y, w, h = max(faces(photo), key=lambda b: b[2])
+
+    def spread(img):
+        return float(np.linalg.norm(rgb2lab(to_array(img)[y: y + h, x: x + w])[..., 1:].std((0, 1))))
 
     st = Stylizer("attention", progress=False)
-    for photo_file, painting_file in list(zip(list_images(EVAL_CONTENT), list_images(EVAL_STYLE)))[:2]:
-        photo, painting = load_image(photo_file, size=256), load_image(painting_file)
-        whole = color_distance(st.stylize_tensor(photo, painting, size=256), painting)
-        lapstyles = color_distance(st.stylize_tensor(photo, painting, size=256, palette=0.65), painting)
-        assert whole < 0.85 * lapstyles, (photo_file.name, whole, lapstyles)
+    for name in ("starry", "scream", "seurat"):
+        painting = load_image(find(list_images(EVAL_STYLE), name))
+        default = spread(st.stylize_tensor(photo, painting, size=512))
+        whole = spread(st.stylize_tensor(photo, painting, size=512, palette=1.0))
+        assert default <= 0.9 * whole, (name, default, whole)
 
 
 @pytest.mark.slow

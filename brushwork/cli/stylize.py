@@ -157,7 +157,7 @@ def stylize(
     draft_size: Optional[int] = typer.Option(None, metavar="PX", show_default="256", rich_help_panel=LAPSTYLE,
                                              help="\\[lapstyle, attention] Resolution of the Drafting network: 128 is "
                                                   "about 2x faster at 512 px, with less style."),
-    palette: Optional[float] = typer.Option(None, metavar="0..1", show_default="0.65 lapstyle, 1.0 attention, 0.6 adain", rich_help_panel=LAPSTYLE,
+    palette: Optional[float] = typer.Option(None, metavar="0..1", show_default="0.65 lapstyle and attention, 0.6 adain", rich_help_panel=LAPSTYLE,
                                             help="\\[lapstyle, attention, adain] How far the colours move onto the painting's "
                                                  "whole palette (0: the network's own colours)."),
     subject: Optional[float] = typer.Option(None, metavar="0..1", show_default="0", rich_help_panel=LAPSTYLE,

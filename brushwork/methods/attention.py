@@ -28,11 +28,10 @@ WEIGHTS_FILE = "attention_draft.safetensors"
 class Options(lapstyle.Options):
     """LapStyle's knobs; the draft's statistics come from attention (style seen at `style_size` x `style_scale`).
     `clean_edges` (1.0, as lapstyle's) matters more here: the attention draft paints stronger halos (on test 0.241
-    against lapstyle's 0.180 without it, 0.148 with it; blind on eval 16 to 4 over 0, on test 35 of 48)."""
+    against lapstyle's 0.180 without it, 0.148 with it; blind on eval 16 to 4 over 0, on test 35 of 48). `palette` is
+    lapstyle's 0.65: the whole palette (1.0, the default before) tinted faces yellow-green and olive; blind on eval
+    (the ten pairs and the astronaut with every painting) 0.65 won 25 to 12 (1 tie)."""
     max_keys: int = 1024  # style positions attended to per depth (subsampled with a fixed seed above it)
-    # the whole palette: the photo's colours survive attention's draft more than lapstyle's (photo colours 5.7e-5
-    # against 1.4e-5 at 1.0 on eval); blind on eval 1.0 over lapstyle's 0.65 12 to 8
-    palette: float = 1.0
 
     def check(self) -> None:
         super().check()
