@@ -93,6 +93,7 @@ def test_attention_method_paints_regions_from_their_counterparts():
     assert (left - right).norm() > (lap_left - lap_right).norm()
 
 
+@pytest.mark.slow
 def test_default_palette_paints_faces_in_evener_colours():
     """attention's default palette share (lapstyle's 0.65) paints a face in evener colours than the whole palette
     (1.0, its default before 2026-12-05, which raters saw as yellow-green and olive tints on faces): the spread of
