@@ -309,9 +309,10 @@ def stylize(content, style, method: str | None = None, progress: bool = False, q
     Options of one method: see `brushwork.methods.lapstyle.Options` (draft_size=256, style_size=512, brush,
     tile, tile_above, palette, subject: how much the main object is spared, 0..1, finish: how far the finished
     picture's colours move onto the painting's palette, 0..1, clean_edges: how far the draft's finest detail along the
-    photo's strong edges gives way to the photo's, 0..1, against halos), `brushwork.methods.attention.Options`
-    (lapstyle's, plus max_keys), `brushwork.methods.optimize.Options` (loss_net, style_loss, optimizer, iterations,
-    init, content_layer, tv_weight, content_weight, style_weight, ...) and `brushwork.methods.adain.Options`
+    photo's strong edges gives way to the photo's, 0..1, against halos, clean_colors: how far colours the painting
+    has nothing like are pulled in to its nearest, 0..1), `brushwork.methods.attention.Options` (lapstyle's, plus
+    max_keys), `brushwork.methods.optimize.Options` (loss_net, style_loss, optimizer, iterations, init,
+    content_layer, tv_weight, content_weight, style_weight, clean_colors, ...) and `brushwork.methods.adain.Options`
     (style_size, tile, tile_above). An option the method does not have is an error naming the ones it has.
     Bad input raises `brushwork.BrushworkError` with a one-line message.
     """

@@ -27,9 +27,9 @@ def _check_input(ref: str, what: str) -> None:
 
 
 METHOD_ONLY = {"optimize": ("iterations", "optimizer", "style_loss", "init", "content_layer", "tv_weight",
-                            "loss_net"),
-               "lapstyle": ("draft_size", "palette", "subject", "finish", "clean_edges"),
-               "attention": ("draft_size", "palette", "subject", "finish", "clean_edges"),
+                            "loss_net", "clean_colors"),
+               "lapstyle": ("draft_size", "palette", "subject", "finish", "clean_edges", "clean_colors"),
+               "attention": ("draft_size", "palette", "subject", "finish", "clean_edges", "clean_colors"),
                "adain": ("palette",)}
 
 
@@ -170,6 +170,10 @@ def stylize(
                                                 rich_help_panel=LAPSTYLE,
                                                 help="\\[lapstyle, attention] How far the draft's finest detail along the "
                                                      "photo's strong edges gives way to the photo's (against halos)."),
+    clean_colors: Optional[float] = typer.Option(None, metavar="0..1", show_default="1.0",
+                                                 rich_help_panel=LAPSTYLE,
+                                                 help="\\[lapstyle, attention, optimize] How far colours the painting has "
+                                                      "nothing like (tints, the photo's own) are pulled in to its nearest."),
     precision: Optional[str] = typer.Option(None, metavar="auto|bf16|fp32", show_default="auto",
                                             help="auto: bf16 where the CPU computes it natively, else fp32."),
     preview: Optional[Path] = typer.Option(None, metavar="FILE", show_default=False,
@@ -199,7 +203,8 @@ def stylize(
                                      seed=seed, precision=precision, iterations=iterations, optimizer=optimizer,
                                      style_loss=style_loss, init=init, content_layer=content_layer,
                                      tv_weight=tv_weight, loss_net=loss_net, draft_size=draft_size,
-                                     palette=palette, subject=subject, finish=finish, clean_edges=clean_edges)
+                                     palette=palette, subject=subject, finish=finish, clean_edges=clean_edges,
+                                     clean_colors=clean_colors)
     callback = _preview_callback(preview, preview_every, method)
     st = api.Stylizer(method, progress=not quiet)
     result = st.stylize_tensor(content, list(style), style_weights=weights, masks=mask, preserve_color=preserve_color,

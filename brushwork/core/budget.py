@@ -20,8 +20,9 @@ BASE = 300 * 2 ** 20  # the networks and the interpreter's working set, when not
 PER_PIXEL = {
     "optimize": {"hed-vgg16": 3300, "efficientnet-lite1": 2900, "efficientnet-lite2": 3500, "style": 800},
     "adain": {"whole": 1100, "tile": 900, "full": 110, "style": 500},  # multi-level: 3.4 GB at 2048 px
-    "lapstyle": {"whole": 380, "tile": 380, "full": 70, "draft": 1200, "style": 700},
-    "attention": {"whole": 380, "tile": 380, "full": 70, "draft": 1600, "style": 900},  # + bounded attention
+    # full: + 12 for clean_colors' float copy of the finished picture
+    "lapstyle": {"whole": 380, "tile": 380, "full": 82, "draft": 1200, "style": 700},
+    "attention": {"whole": 380, "tile": 380, "full": 82, "draft": 1600, "style": 900},  # + bounded attention
 }
 LIMITS = {"size": 16, "style_size": 32, "draft_size": 32}  # smallest value of each sized option
 

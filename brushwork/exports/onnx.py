@@ -235,6 +235,7 @@ def metadata(levels: int, palette: float, int8: str | bool, strength_input: bool
         at += n
     return {"brushwork": __version__, "opset": OPSET, "levels": levels, "long_side": [lo, hi],
             "draft_size": DRAFT_SIZE, "palette": palette, "finish": finish, "clean_edges": clean_edges,
+            "clean_colors": 0.0,
             "strength_input": strength_input, "style_dim": graphs.STYLE_DIM,
             "style_layout": layout, "int8": int8}
 
@@ -273,8 +274,10 @@ size and values in [0, 1].
 - **painter**: the default pipeline (drafting network at about {meta['draft_size']} px, its encoder padding
   by repeating edge pixels, its finest detail along the photo's strong edges moved {meta.get('clean_edges', 0)}
   of the way to the photo's, the palette step at {meta['palette']}, {meta['levels']} revision level(s) of the
-  Laplacian pyramid, {finish}), {at_strength}. Height and width are dynamic, but the number of pyramid
-  levels is fixed at export: the picture is the one `brushwork stylize --size PX` paints for photos whose long
+  Laplacian pyramid, {finish}; without the last step of brushwork's own pipeline, `clean_colors`, which pulls
+  colours the painting has nothing like in to its nearest: run brushwork with `backend="onnxruntime"` for it),
+  {at_strength}. Height and width are dynamic, but the number of pyramid
+  levels is fixed at export: the picture is the one `brushwork stylize --size PX --clean-colors 0` paints for photos whose long
   side is **{lo} to {hi} px**. Resize the photo into that range first (or export again with
   `brushwork export --levels N`: each level doubles the range). Aspect ratios up to about 16:1.
 

@@ -132,10 +132,10 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
             cache: dict | None = None, style_keys=None, progress: bool = False, callback=None) -> torch.Tensor:
     """methods.lapstyle.stylize through onnxruntime (fp32 whatever the precision option), one style.
     callback gets Progress("draft", 1, 1, draft) (what it returns replaces the draft), then one
-    Progress("revise", levels, levels, picture) at the end. `finish` runs after the graphs, in PyTorch (the
-    palette transport at the output size is the lapstyle method's own step)."""
+    Progress("revise", levels, levels, picture) at the end. `finish` and `clean_colors` run after the graphs, in
+    PyTorch (the lapstyle method's own steps at the output size)."""
     from ..core.pyramid import levels_for
-    from ..methods.lapstyle import Options, finish
+    from ..methods.lapstyle import Options, finish, pull_in
 
     opts = options or Options()
     check_supported(styles, style_weights, masks, opts)
@@ -147,5 +147,6 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
     levels = levels_for(max(content.shape[-2:]), opts.draft_size)
     out = paint(content, vec, levels, opts.weights_dir, opts.palette, opts.strength, callback, opts.clean_edges)
     out = finish(out, opts.finish, opts.strength, styles, weights, None, cache, keys).clamp(0, 1)
+    out = pull_in(out, opts.clean_colors, opts.strength, styles, weights, None, cache, keys)
     emit(callback, "revise", max(levels, 1), max(levels, 1), out)
     return out

@@ -22,6 +22,7 @@ from ..core.encoder import shared_encoder
 from ..core.color import palette_plan, transfer_palette
 from ..core.edges import clean_edges
 from ..core.images import resize_long_side
+from ..core.palette_pull import pull_table, pull_to_palette
 from ..core.tiling import run_tiled
 from ..errors import BrushworkError
 from ..nets import for_inference
@@ -57,6 +58,10 @@ class Options:
     # and dark outlines round objects). Blind on eval 18 to 2 over 0, on test 40 of 48 (both side orders, 2 raters
     # each), halos 0.168 against 0.180 and border bands 1.39 against 1.67 there
     clean_edges: float = 1.0
+    # how far the finished picture's colours that the painting has nothing like (farther than 8 Delta-E from all of
+    # its colours: foreign tints, the photo's own colours surviving) are pulled in to the nearest it has
+    # (core/palette_pull.py; BENCHMARKS.md, "Test split")
+    clean_colors: float = 1.0
 
     def check(self) -> None:
         check_basics(self)
@@ -66,6 +71,7 @@ class Options:
         check_share("subject", self.subject)
         check_share("finish", self.finish)
         check_share("clean_edges", self.clean_edges)
+        check_share("clean_colors", self.clean_colors)
         self.precision = check_precision(self.precision)
 
 
@@ -166,6 +172,27 @@ def toward_palette(img: torch.Tensor, share, styles, weights, masks, cache: dict
     return img + share * (palette_of(img, styles, weights, masks, cache, keys) - img)
 
 
+def pull_in(pic: torch.Tensor, share: float, strength, styles, weights, masks, cache: dict | None = None, keys=None):
+    """The picture's colours that the paintings have nothing like pulled in to the nearest they have, `share` x
+    strength (a number or a map) of the way (the `clean_colors` option, core/palette_pull.py): a blend pulls to all
+    of its paintings' colours, masks pull each region to its own painting's. Unchanged at share or strength 0."""
+    if share <= 0 or (not isinstance(strength, torch.Tensor) and strength <= 0):
+        return pic
+    keys = keys or [id(s) for s in styles]
+
+    def table(group):  # the pull towards the colours of the paintings in `group` (cached per painting set)
+        return cached(cache, ("pull", tuple(keys[i] for i in group)), lambda: pull_table(
+            torch.cat([resize_long_side(styles[i], 128).flatten(2) for i in group], -1)))
+
+    s = share * at(strength, pic)
+    if not masks:
+        return pull_to_palette(pic, table([i for i, w in enumerate(weights) if w > 0]), s)
+    regions = [F.interpolate(m.float(), size=pic.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
+    x = pic.float().clamp(0, 1)
+    shift = sum(r * (pull_to_palette(x, table([i])) - x) for i, r in enumerate(regions)) / (sum(regions) + 1e-6)
+    return (x + s * shift).clamp(0, 1)
+
+
 def finish(pic: torch.Tensor, share: float, strength, styles, weights, masks, cache: dict | None = None, keys=None):
     """The finished picture's colours, fine detail included, moved `share` x strength (a number or a map) of the way
     onto the paintings' palette (the `finish` option); unchanged at share 0 or strength 0."""
@@ -256,12 +283,16 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
             out = toward_palette(out, opts.palette * s_small, styles, weights, masks, cache, keys)
         if isinstance(strength, torch.Tensor) or strength < 1:  # give back what the draft loses of the photo
             out = out + (1 - s_small) * (small - paint({k: cf[k] for k in DRAFT_LAYERS}))
+
+        def finished(pic):
+            pic = finish(pic, opts.finish, strength, styles, weights, masks, cache, keys)
+            return pull_in(pic, opts.clean_colors, strength, styles, weights, masks, cache, keys)
+
+        if not levels:  # the draft is the picture: finished before its event, so that previews show the saved picture
+            out = finished(out)
         steady = emit(callback, "draft", 1, 1, out.clamp(0, 1))
         if isinstance(steady, torch.Tensor):  # video: the draft blended with the previous frame's, warped (video/stylize.py)
             out = steady.to(out.dtype)
-
-        def finished(pic):
-            return finish(pic, opts.finish, strength, styles, weights, masks, cache, keys)
 
         def level(i, band, up):  # levels beyond the trained networks reuse the last one
             res = revise(painter.revs[min(i, len(painter.revs) - 1)], band, up, code.to(dtype), opts, progress)
@@ -274,5 +305,5 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights=Non
                 new = steady.to(new.dtype)
             return new
 
-        out = pyramid.climb(out, pyr, level) if levels else finished(out)
+        out = pyramid.climb(out, pyr, level) if levels else out
     return out.clamp(0, 1)

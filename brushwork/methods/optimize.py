@@ -29,7 +29,7 @@ from ..core.color import match_color, transfer_palette
 from ..core.images import fit_size, mirror_pad, resize, resize_long_side
 from ..core.precision import PRECISIONS, resolve
 from ..errors import BrushworkError
-from .common import blend_weights, cached, check_basics, emit, paint_padding
+from .common import blend_weights, cached, check_basics, check_share, emit, paint_padding
 
 STYLE_LOSSES = ("gram", "meanstd", "wasserstein")
 INITS = ("matched", "meancov", "lapstyle", "content", "noise", "style-stats")
@@ -71,9 +71,13 @@ class Options:
     padding: str = "reflect"
     lr: float = 0.02
     smoothing: str = "none"
+    # lapstyle's last step on the optimized picture: its colours the painting has nothing like pulled in to the
+    # nearest it has (core/palette_pull.py)
+    clean_colors: float = 1.0
 
     def check(self) -> None:
         check_basics(self)
+        check_share("clean_colors", self.clean_colors)
         for name, value, allowed in (("style loss", self.style_loss, STYLE_LOSSES), ("init", self.init, INITS),
                                      ("optimizer", self.optimizer, OPTIMIZERS), ("smoothing", self.smoothing, SMOOTHING),
                                      ("precision", self.precision, PRECISIONS), ("pool", self.pool, ("avg", "max")),
@@ -305,4 +309,6 @@ def stylize(content: torch.Tensor, styles: list[torch.Tensor], style_weights: li
         if state["emitted"] < n_iter:  # L-BFGS may stop on its evaluation budget: the scale is done all the same
             emit(callback, "optimize", n_iter, n_iter, image, si, overall=done / sum(work))
     bar.close()
-    return image
+    from . import lapstyle
+
+    return lapstyle.pull_in(image, opts.clean_colors, opts.strength, styles, weights, masks, cache, keys)
