@@ -136,13 +136,15 @@ def test_live_frames_are_painted_from_the_live_draft_size(server):
     """A session's first frame (nothing to blend with) is painted at the live draft size (128 px, the speed live
     mode needs): over 2x closer to the Python API's picture at that draft size than at 256 (the video loop's
     own steps keep it from equal: ~0.05 apart, ~0.14 from the other), and ?draft_size=256 the other way round.
-    Frames keep the draft's own edges (video and live leave `clean_edges` off), so the API's pictures do too."""
+    Frames keep the draft's own edges and colours (video and live leave `clean_edges` and `clean_colors` off), so
+    the API's pictures do too."""
     import brushwork
 
     base, _ = server
     rgb = clip_frames(1)[0]
     photo = Image.open(io.BytesIO(jpeg(rgb))).convert("RGB")  # what the server decodes
-    api = {d: np.asarray(brushwork.stylize(photo, "starry-night", size=320, draft_size=d, clean_edges=0.0),
+    api = {d: np.asarray(brushwork.stylize(photo, "starry-night", size=320, draft_size=d, clean_edges=0.0,
+                                            clean_colors=0.0),
                           dtype=np.float32) / 255
            for d in (128, 256)}
     for query, d in (("style=starry-night&size=320", 128), ("style=starry-night&size=320&draft_size=256", 256)):
