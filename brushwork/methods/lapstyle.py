@@ -142,23 +142,34 @@ def revise(rev, band: torch.Tensor, up: torch.Tensor, code: torch.Tensor, opts: 
 PALETTE_STEPS = 8  # sliced-OT iterations: colour distance within ~0.3 of 12 steps, in two thirds of the time
 
 
+def palette_pixels(style: torch.Tensor) -> torch.Tensor:
+    """A painting's colours as the palette steps see them: its pixels at 128 px, (1, 3, N)."""
+    return resize_long_side(style, 128).flatten(2)
+
+
+def regions_at(masks, like: torch.Tensor) -> list[torch.Tensor]:
+    """Region masks at the resolution of `like`."""
+    return [F.interpolate(m.float(), size=like.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
+
+
+def unchanged(share: float, strength) -> bool:
+    """Whether a share x strength step leaves the picture as it is (share 0, or a strength number of 0)."""
+    return share <= 0 or (not isinstance(strength, torch.Tensor) and strength <= 0)
+
+
 def palette_of(img: torch.Tensor, styles, weights, masks, cache: dict | None = None, keys=None) -> torch.Tensor:
     """`img` in the paintings' colours: its colour distribution moved onto theirs (sliced optimal transport).
     Blends draw on each painting's pixels in proportion to its weight; masks give each region its painting's.
     The paintings' side of the transport is cached per style (keys) when a cache is given."""
     keys = keys or [id(s) for s in styles]
-
-    def pixels(s):
-        return resize_long_side(s, 128).flatten(2)
-
     if masks:
-        regions = [F.interpolate(m.float(), size=img.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
-        plans = [cached(cache, ("palette", k), lambda s=s: palette_plan(pixels(s)[..., None], PALETTE_STEPS))
+        regions = regions_at(masks, img)
+        plans = [cached(cache, ("palette", k), lambda s=s: palette_plan(palette_pixels(s)[..., None], PALETTE_STEPS))
                  for s, k in zip(styles, keys)]
         return sum(r * transfer_palette(img, plan=p, where=r) for r, p in zip(regions, plans)) / (sum(regions) + 1e-6)
 
     def pooled():
-        px = [pixels(s) for s in styles]
+        px = [palette_pixels(s) for s in styles]
         n = min(p.shape[-1] for p in px)
         pool = torch.cat([p[..., torch.linspace(0, p.shape[-1] - 1, max(1, round(n * w))).long()]
                           for p, w in zip(px, weights) if w > 0], -1)
@@ -176,18 +187,18 @@ def pull_in(pic: torch.Tensor, share: float, strength, styles, weights, masks, c
     """The picture's colours that the paintings have nothing like pulled in to the nearest they have, `share` x
     strength (a number or a map) of the way (the `clean_colors` option, core/palette_pull.py): a blend pulls to all
     of its paintings' colours, masks pull each region to its own painting's. Unchanged at share or strength 0."""
-    if share <= 0 or (not isinstance(strength, torch.Tensor) and strength <= 0):
+    if unchanged(share, strength):
         return pic
     keys = keys or [id(s) for s in styles]
 
     def table(group):  # the pull towards the colours of the paintings in `group` (cached per painting set)
-        return cached(cache, ("pull", tuple(keys[i] for i in group)), lambda: pull_table(
-            torch.cat([resize_long_side(styles[i], 128).flatten(2) for i in group], -1)))
+        return cached(cache, ("pull", tuple(keys[i] for i in group)),
+                      lambda: pull_table(torch.cat([palette_pixels(styles[i]) for i in group], -1)))
 
     s = share * at(strength, pic)
     if not masks:
         return pull_to_palette(pic, table([i for i, w in enumerate(weights) if w > 0]), s)
-    regions = [F.interpolate(m.float(), size=pic.shape[-2:], mode="bilinear", align_corners=False) for m in masks]
+    regions = regions_at(masks, pic)
     x = pic.float().clamp(0, 1)
     shift = sum(r * (pull_to_palette(x, table([i])) - x) for i, r in enumerate(regions)) / (sum(regions) + 1e-6)
     return (x + s * shift).clamp(0, 1)
@@ -196,7 +207,7 @@ def pull_in(pic: torch.Tensor, share: float, strength, styles, weights, masks, c
 def finish(pic: torch.Tensor, share: float, strength, styles, weights, masks, cache: dict | None = None, keys=None):
     """The finished picture's colours, fine detail included, moved `share` x strength (a number or a map) of the way
     onto the paintings' palette (the `finish` option); unchanged at share 0 or strength 0."""
-    if share <= 0 or (not isinstance(strength, torch.Tensor) and strength <= 0):
+    if unchanged(share, strength):
         return pic
     return toward_palette(pic.clamp(0, 1), share * at(strength, pic), styles, weights, masks, cache, keys)
 
